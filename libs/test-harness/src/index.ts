@@ -1,0 +1,3 @@
+export * from './eventually.js';
+export * from './free-port.js';
+export * from './postgres.js';
