@@ -53,7 +53,9 @@ export async function expectEventually(
       if (Date.now() >= deadline) {
         const what = options.description ? ` waiting for ${options.description}` : '';
         if (error instanceof Error) {
-          error.message = `still failing after ${timeoutMs} ms${what}: ${error.message}`;
+          const original = error.message;
+          error.message = `still failing after ${timeoutMs} ms${what}: ${original}`;
+          if (error.stack && original) error.stack = error.stack.replace(original, error.message);
           throw error;
         }
         throw new Error(`still failing after ${timeoutMs} ms${what}: ${String(error)}`, { cause: error });

@@ -1,0 +1,594 @@
+import pg from 'pg';
+import { cloudEventProblems } from '../cloud-event.js';
+import {
+  EventLogError,
+  EventLogErrorCode,
+  type AppendReceipt,
+  type DeliveredEvent,
+  type EventLog,
+  type LogRecord,
+  type SubscribeOptions,
+  type Subscription,
+} from '../event-log.js';
+import { GroupCommitter } from '../group-commit.js';
+import type { TopicSpec } from '../topic-catalogue.js';
+import { advisoryLockKey, quotedSchema } from './schema.js';
+
+export interface PostgresEventLogOptions {
+  /** The schema holding the log's tables. Default `tracegate_log`. */
+  readonly schema?: string;
+  /** The LISTEN/NOTIFY channel appends announce themselves on. Default `<schema>_appended`. */
+  readonly channel?: string;
+  /**
+   * How often an idle subscription reads the table even without a notification: the fallback for
+   * a notification lost with a connection. Default 2000 ms.
+   */
+  readonly pollIntervalMs?: number;
+  /** How often a subscriber waiting for its group's lock tries again. Default 250 ms. */
+  readonly takeoverPollMs?: number;
+  /** Rows a subscription reads at a time. Default 500. */
+  readonly batchSize?: number;
+  /** Most records in one write (one transaction). Default 5000. */
+  readonly maxRecordsPerWrite?: number;
+  /**
+   * Told about failures the log recovers from by itself: a handler that threw (its event will be
+   * delivered again), a subscription connection lost (it reconnects). Default: `console.warn`.
+   */
+  readonly onError?: (message: string, error: unknown) => void;
+}
+
+type AppendOutcome = AppendReceipt | EventLogError;
+
+interface StoredRow {
+  event_id: string;
+  position: string;
+  topic: string;
+  key: string;
+  hash: string | null;
+}
+
+const DEFAULT_SCHEMA = 'tracegate_log';
+const NOTIFY_PAYLOAD_LIMIT = 7000; // PostgreSQL refuses payloads of 8000 bytes or more.
+
+/**
+ * The event log in PostgreSQL: the embedded all-in-one adapter of the {@link EventLog} port.
+ *
+ * Positions are the `position` column (a bigserial), global to the table and increasing in commit
+ * order; a receipt's and a delivery's `position` is that number as decimal text. A consumer group
+ * commits one position per topic.
+ */
+export class PostgresEventLog implements EventLog {
+  readonly kind = 'postgres' as const;
+
+  private readonly pool: pg.Pool;
+  private readonly ownsPool: boolean;
+  private readonly schema: string;
+  private readonly sql: { events: string; offsets: string };
+  private readonly channel: string;
+  private readonly options: Required<Omit<PostgresEventLogOptions, 'schema' | 'channel'>>;
+  private readonly committer: GroupCommitter<LogRecord, AppendOutcome>;
+  private readonly subscriptions = new Set<PostgresSubscription>();
+  private opening: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** Creates the log and its schema; rejects with {@link EventLogError} Unavailable if PostgreSQL cannot be reached. */
+  static async connect(database: pg.Pool | string, options: PostgresEventLogOptions = {}): Promise<PostgresEventLog> {
+    const log = new PostgresEventLog(database, options);
+    try {
+      await log.open();
+    } catch (error) {
+      await log.close();
+      throw error;
+    }
+    return log;
+  }
+
+  /**
+   * `database` is a pool the caller owns (and ends), or a connection string for a pool this log
+   * owns. A subscription keeps one connection of the pool for as long as it runs.
+   */
+  constructor(database: pg.Pool | string, options: PostgresEventLogOptions = {}) {
+    this.schema = options.schema ?? DEFAULT_SCHEMA;
+    const schemaSql = quotedSchema(this.schema);
+    this.sql = { events: `${schemaSql}.events`, offsets: `${schemaSql}.consumer_offsets` };
+    this.channel = options.channel ?? `${this.schema}_appended`;
+    this.options = {
+      pollIntervalMs: options.pollIntervalMs ?? 2000,
+      takeoverPollMs: options.takeoverPollMs ?? 250,
+      batchSize: options.batchSize ?? 500,
+      maxRecordsPerWrite: options.maxRecordsPerWrite ?? 5000,
+      onError: options.onError ?? ((message, error) => console.warn(`${message}:`, error)),
+    };
+    if (typeof database === 'string') {
+      this.pool = new pg.Pool({ connectionString: database, connectionTimeoutMillis: 10_000 });
+      this.ownsPool = true;
+    } else {
+      this.pool = database;
+      this.ownsPool = false;
+    }
+    // An idle connection that breaks (server restart) is reported on the pool; unhandled, the
+    // 'error' event would end the process. The pool replaces the connection on next use.
+    this.pool.on('error', this.onIdleConnectionError);
+    this.committer = new GroupCommitter((records) => this.write(records), this.options.maxRecordsPerWrite);
+  }
+
+  /** How many transactions appends have taken: fewer than append calls when grouping works. */
+  get writeCount(): number {
+    return this.committer.writeCount;
+  }
+
+  /** Creates the schema, tables and trigger if missing. Called by every operation; safe to repeat. */
+  open(): Promise<void> {
+    if (this.closing) return Promise.reject(this.closedError('open the event log'));
+    this.opening ??= this.createSchema().catch((error: unknown) => {
+      this.opening = undefined; // let a later call try again once PostgreSQL is back
+      throw new EventLogError(
+        EventLogErrorCode.Unavailable,
+        `could not prepare the event log schema '${this.schema}' in PostgreSQL: ${describe(error)}. Check that the database is reachable and the user may create schemas.`,
+        { cause: error },
+      );
+    });
+    return this.opening;
+  }
+
+  /** Topics are implicit in PostgreSQL: one table holds them all. Prepares the schema. */
+  async ensureTopics(_topics: readonly TopicSpec[]): Promise<void> {
+    await this.open();
+  }
+
+  async append(records: readonly LogRecord[]): Promise<AppendReceipt[]> {
+    if (this.closing) throw this.closedError(`append ${records.length} event(s)`);
+    for (const record of records) validateRecord(record);
+    if (records.length === 0) return [];
+    try {
+      await this.open();
+    } catch (error) {
+      throw new EventLogError(EventLogErrorCode.Unavailable, `${failedToAppend(records)}; ${notRecorded(records)}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    // close() may have begun while the schema was being prepared; it drains what was submitted before.
+    if (this.closing) throw this.closedError(`append ${records.length} event(s)`);
+    const outcomes = await this.committer.submit(records);
+    const rejected = outcomes.find((o): o is EventLogError => o instanceof EventLogError);
+    if (rejected) throw rejected;
+    return outcomes as AppendReceipt[];
+  }
+
+  async subscribe(options: SubscribeOptions): Promise<Subscription> {
+    if (this.closing) throw this.closedError(`subscribe group '${options.group}'`);
+    if (!options.group) throw new TypeError('a subscription needs a consumer group name');
+    if (options.topics.length === 0) throw new TypeError(`subscription of group '${options.group}' names no topic`);
+    await this.open();
+    const subscription = new PostgresSubscription(this.pool, this.sql, this.channel, this.schema, this.options, options, () =>
+      this.subscriptions.delete(subscription),
+    );
+    this.subscriptions.add(subscription);
+    subscription.start();
+    return subscription;
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.committer.drain();
+      await Promise.all([...this.subscriptions].map((s) => s.stop()));
+      // Settle a schema creation still in flight before the pool goes away.
+      await this.opening?.catch(() => undefined);
+      if (this.ownsPool) await this.pool.end();
+      this.pool.off('error', this.onIdleConnectionError);
+    })();
+    return this.closing;
+  }
+
+  private readonly onIdleConnectionError = (error: Error): void => {
+    this.options.onError('an idle PostgreSQL connection of the event log failed; it will be replaced', error);
+  };
+
+  private closedError(what: string): EventLogError {
+    return new EventLogError(EventLogErrorCode.Closed, `cannot ${what}: this event log was closed`);
+  }
+
+  private async createSchema(): Promise<void> {
+    const schema = quotedSchema(this.schema);
+    const { events, offsets } = this.sql;
+    await this.transaction(async (client) => {
+      // Concurrent CREATE ... IF NOT EXISTS can still collide in the catalogue; take turns.
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryLockKey(`${this.schema}:schema`)]);
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${events} (
+          position    bigserial   PRIMARY KEY,
+          topic       text        NOT NULL,
+          key         text        NOT NULL,
+          event_id    text        NOT NULL UNIQUE,
+          event       jsonb       NOT NULL,
+          appended_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      await client.query(`CREATE INDEX IF NOT EXISTS events_topic_position ON ${events} (topic, position)`);
+      // Append-only is part of the audit story: the log refuses to change or lose history. (A
+      // superuser can still disable triggers; the hash chain in each event is what proves a
+      // change, this only stops accidents and ordinary roles.)
+      await client.query(`
+        CREATE OR REPLACE FUNCTION ${schema}.refuse_history_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
+        BEGIN
+          RAISE EXCEPTION 'the tracegate event log is append-only: % on %.% is refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Events are never changed or removed; append a new event that corrects or supersedes the old one.';
+        END
+        $fn$`);
+      await client.query(`
+        DO $do$
+        BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '${events}'::regclass AND tgname = 'events_append_only') THEN
+            CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON ${events}
+              FOR EACH ROW EXECUTE FUNCTION ${schema}.refuse_history_change();
+          END IF;
+          IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = '${events}'::regclass AND tgname = 'events_no_truncate') THEN
+            CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON ${events}
+              FOR EACH STATEMENT EXECUTE FUNCTION ${schema}.refuse_history_change();
+          END IF;
+        END
+        $do$`);
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS ${offsets} (
+          consumer_group text        NOT NULL,
+          topic          text        NOT NULL,
+          position       bigint      NOT NULL,
+          updated_at     timestamptz NOT NULL DEFAULT now(),
+          PRIMARY KEY (consumer_group, topic)
+        )`);
+    });
+  }
+
+  /** One group of concurrent appends: one transaction. */
+  private async write(records: LogRecord[]): Promise<AppendOutcome[]> {
+    let phase: 'before-commit' | 'commit' = 'before-commit';
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      client.on('error', ignoreCheckedOutClientError);
+      await client.query('BEGIN');
+      // Positions come from a sequence when a row is inserted but become visible when its
+      // transaction commits. Were two appending transactions to overlap, the one holding position
+      // 11 could commit before the one holding 10; a consumer reading `position > last` would see
+      // 11, commit its offset there, and never see 10. Taking this lock before inserting makes
+      // appending transactions take turns, so positions are handed out in commit order. The lock
+      // is released only after the commit is visible, so the next writer's positions are larger
+      // and appear later. Group commit keeps the cost to one lock per group of appends.
+      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryLockKey(`${this.schema}:append`)]);
+      const payload = JSON.stringify(records.map((r) => ({ topic: r.topic, key: r.key, id: r.event.id, event: r.event })));
+      // A replayed event id (a producer retrying after a lost acknowledgement) is not inserted
+      // again: it is answered below with the position it already has.
+      const inserted = await client.query<StoredRow>(
+        `INSERT INTO ${this.sql.events} (topic, key, event_id, event)
+         SELECT r->>'topic', r->>'key', r->>'id', r->'event'
+           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS input(r, ord)
+          ORDER BY ord
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING event_id, position::text AS position, topic, key, event->>'hash' AS hash`,
+        [payload],
+      );
+      const stored = new Map(inserted.rows.map((row) => [row.event_id, row]));
+      const earlier = [...new Set(records.map((r) => r.event.id).filter((id) => !stored.has(id)))];
+      if (earlier.length > 0) {
+        const found = await client.query<StoredRow>(
+          `SELECT event_id, position::text AS position, topic, key, event->>'hash' AS hash
+             FROM ${this.sql.events} WHERE event_id = ANY($1::text[])`,
+          [earlier],
+        );
+        for (const row of found.rows) stored.set(row.event_id, row);
+      }
+      if (inserted.rows.length > 0) {
+        const topics = [...new Set(inserted.rows.map((row) => row.topic))].join('\n');
+        // Delivered at commit, so a woken consumer finds the rows; never if the transaction aborts.
+        await client.query('SELECT pg_notify($1, $2)', [this.channel, topics.length < NOTIFY_PAYLOAD_LIMIT ? topics : '']);
+      }
+      phase = 'commit';
+      await client.query('COMMIT');
+      client.off('error', ignoreCheckedOutClientError);
+      client.release();
+      client = undefined;
+      return records.map((record) => outcomeFor(record, stored.get(record.event.id)));
+    } catch (error) {
+      if (client) {
+        // The connection may be broken or mid-transaction: never hand it back to the pool.
+        client.release(error instanceof Error ? error : true);
+      }
+      const outcome =
+        phase === 'commit'
+          ? `it is not known whether PostgreSQL recorded them: the commit did not complete (${describe(error)}). Appending the same events again is safe: an event id already in the log is not recorded twice`
+          : `${notRecorded(records)}: ${describe(error)}`;
+      throw new EventLogError(EventLogErrorCode.Unavailable, `${failedToAppend(records)}; ${outcome}`, {
+        cause: error,
+      });
+    }
+  }
+
+  private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
+    const client = await this.pool.connect();
+    client.on('error', ignoreCheckedOutClientError);
+    try {
+      await client.query('BEGIN');
+      await work(client);
+      await client.query('COMMIT');
+      client.off('error', ignoreCheckedOutClientError);
+      client.release();
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(true);
+      throw error;
+    }
+  }
+}
+
+/**
+ * A consumer group's reader. It holds the group's session advisory lock on a connection of its
+ * own, so one subscriber per group reads at a time; LISTENs on the same connection; and commits
+ * offsets on it too, so a subscriber that lost its connection (and with it the lock) cannot
+ * commit over the one that took over.
+ */
+class PostgresSubscription implements Subscription {
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private woken = false;
+  private wake: (() => void) | undefined;
+  private readonly lockKey: string;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sql: { events: string; offsets: string },
+    private readonly channel: string,
+    schema: string,
+    private readonly config: Required<Omit<PostgresEventLogOptions, 'schema' | 'channel'>>,
+    private readonly options: SubscribeOptions,
+    private readonly onStopped: () => void,
+  ) {
+    this.lockKey = advisoryLockKey(`${schema}:group:${options.group}`);
+    this.retryInitialMs = options.retry?.initialMs ?? 100;
+    this.retryMaxMs = Math.max(this.retryInitialMs, options.retry?.maxMs ?? 30_000);
+  }
+
+  start(): void {
+    this.running = this.run().finally(this.onStopped);
+  }
+
+  /** Lets the handler call in hand finish (and commits it), then stops. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    // Wakes an idle wait now, and keeps a query in flight from starting one afterwards.
+    this.wakeUp();
+    await this.running;
+  }
+
+  private async run(): Promise<void> {
+    let reconnectDelay = this.retryInitialMs;
+    while (!this.stopping) {
+      let client: pg.PoolClient | undefined;
+      let broken: unknown;
+      try {
+        client = await this.pool.connect();
+        client.on('error', (error) => {
+          broken = error;
+          this.wakeUp();
+        });
+        client.on('notification', (message) => {
+          if (message.channel !== this.channel) return;
+          const topics = message.payload ? message.payload.split('\n') : [];
+          if (topics.length === 0 || topics.some((t) => this.options.topics.includes(t))) this.wakeUp();
+        });
+        if (!(await this.acquireGroupLock(client))) break;
+        await client.query(`LISTEN ${quoteIdentifier(this.channel)}`);
+        reconnectDelay = this.retryInitialMs;
+        await this.consume(client);
+      } catch (error) {
+        if (this.stopping) break;
+        this.config.onError(`the subscription of group '${this.options.group}' lost its PostgreSQL connection; it reconnects`, broken ?? error);
+        await this.sleep(reconnectDelay);
+        reconnectDelay = Math.min(reconnectDelay * 2, this.retryMaxMs);
+      } finally {
+        if (client) await releaseGroupConnection(client);
+      }
+    }
+  }
+
+  /** Waits until no other subscriber holds the group; false if stopped meanwhile. */
+  private async acquireGroupLock(client: pg.PoolClient): Promise<boolean> {
+    while (!this.stopping) {
+      const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [this.lockKey]);
+      if (rows[0]?.locked) return true;
+      await this.sleep(this.config.takeoverPollMs);
+    }
+    return false;
+  }
+
+  private async consume(client: pg.PoolClient): Promise<void> {
+    const after = await this.startingPositions(client);
+    while (!this.stopping) {
+      this.woken = false;
+      const topics = [...after.keys()];
+      const { rows } = await client.query<{ position: string; topic: string; key: string; event: DeliveredEvent['event'] }>(
+        `SELECT e.position::text AS position, e.topic, e.key, e.event
+           FROM unnest($1::text[], $2::bigint[]) AS o(topic, after)
+          CROSS JOIN LATERAL (
+                SELECT position, topic, key, event FROM ${this.sql.events} ev
+                 WHERE ev.topic = o.topic AND ev.position > o.after
+                 ORDER BY ev.position LIMIT $3) e
+          ORDER BY e.position
+          LIMIT $3`,
+        [topics, topics.map((t) => after.get(t)!), this.config.batchSize],
+      );
+      if (rows.length === 0) {
+        if (!this.woken) await this.idle();
+        continue;
+      }
+      for (const row of rows) {
+        if (this.stopping) return;
+        const delivery: DeliveredEvent = { topic: row.topic, key: row.key, event: row.event, position: row.position };
+        if (!(await this.handle(delivery))) return;
+        // Committed only after the handler resolved: a crash before this line redelivers the event.
+        await client.query(
+          `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position) VALUES ($1, $2, $3::bigint)
+           ON CONFLICT (consumer_group, topic) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
+          [this.options.group, row.topic, row.position],
+        );
+        after.set(row.topic, row.position);
+      }
+    }
+  }
+
+  /** The group's committed position per topic; a new group starts at the beginning or at the end. */
+  private async startingPositions(client: pg.PoolClient): Promise<Map<string, string>> {
+    const topics = [...new Set(this.options.topics)];
+    const { rows } = await client.query<{ topic: string; position: string }>(
+      `SELECT topic, position::text AS position FROM ${this.sql.offsets} WHERE consumer_group = $1 AND topic = ANY($2::text[])`,
+      [this.options.group, topics],
+    );
+    const after = new Map(rows.map((r) => [r.topic, r.position]));
+    for (const topic of topics) {
+      if (after.has(topic)) continue;
+      if (this.options.fromBeginning ?? true) {
+        after.set(topic, '0');
+        continue;
+      }
+      // Remember where "the end" was, so a restart before the first event does not move it.
+      const { rows: end } = await client.query<{ position: string }>(
+        `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position)
+         SELECT $1, $2, coalesce(max(position), 0) FROM ${this.sql.events} WHERE topic = $2
+         ON CONFLICT (consumer_group, topic) DO UPDATE SET updated_at = now()
+         RETURNING position::text AS position`,
+        [this.options.group, topic],
+      );
+      after.set(topic, end[0]!.position);
+    }
+    return after;
+  }
+
+  /**
+   * Calls the handler until it resolves, backing off between failures. False if stop() came
+   * while the event was failing: it stays uncommitted and is delivered again on the next start.
+   */
+  private async handle(delivery: DeliveredEvent): Promise<boolean> {
+    let delay = this.retryInitialMs;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.options.handler(delivery);
+        return true;
+      } catch (error) {
+        this.config.onError(
+          `handler of group '${this.options.group}' failed on event ${delivery.event.id} (${delivery.topic} position ${delivery.position}, attempt ${attempt}); it will be delivered again in ${delay} ms`,
+          error,
+        );
+      }
+      if (this.stopping) return false;
+      await this.sleep(delay);
+      if (this.stopping) return false;
+      delay = Math.min(delay * 2, this.retryMaxMs);
+    }
+  }
+
+  private wakeUp(): void {
+    this.woken = true;
+    this.wake?.();
+  }
+
+  /** Until a notification for our topics, the fallback poll, or stop(). */
+  private idle(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.abort.signal.aborted) return resolve();
+      const timer = setTimeout(done, this.config.pollIntervalMs);
+      const onAbort = () => done();
+      this.abort.signal.addEventListener('abort', onAbort, { once: true });
+      this.wake = done;
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.abort.signal.removeEventListener('abort', onAbort);
+        self.wake = undefined;
+        resolve();
+      }
+    });
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (this.abort.signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      const signal = this.abort.signal;
+      signal.addEventListener('abort', done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+    });
+  }
+}
+
+async function releaseGroupConnection(client: pg.PoolClient): Promise<void> {
+  try {
+    // Unlock explicitly so a waiting subscriber can take over at its next try; closing the
+    // connection below releases the lock too, but only once the server has noticed.
+    await client.query('SELECT pg_advisory_unlock_all()');
+  } catch {
+    // The connection is gone, and the session's locks with it.
+  }
+  // Never return a LISTENing connection to the pool.
+  client.release(true);
+}
+
+function ignoreCheckedOutClientError(): void {
+  // The query in flight on this connection rejects with the same error, and is handled there.
+}
+
+function validateRecord(record: LogRecord): void {
+  const id = record.event?.id ?? '(no id)';
+  const invalid = (why: string) => new EventLogError(EventLogErrorCode.InvalidRecord, `event ${id} cannot be appended: ${why}`);
+  if (typeof record.topic !== 'string' || record.topic === '') throw invalid('it names no topic');
+  if (typeof record.key !== 'string' || record.key === '') throw invalid(`it has no key; events of topic ${record.topic} are keyed by aggregate`);
+  const problems = cloudEventProblems(record.event);
+  if (problems.length > 0) throw invalid(`it is not a valid CloudEvent: ${problems.join('; ')}`);
+  // jsonb cannot hold the NUL character: refuse the one event rather than fail its whole group.
+  if (JSON.stringify(record).includes('\\u0000')) throw invalid('it contains the NUL character (\\u0000), which PostgreSQL jsonb cannot store');
+}
+
+function outcomeFor(record: LogRecord, row: StoredRow | undefined): AppendOutcome {
+  if (!row) {
+    return new EventLogError(EventLogErrorCode.Unavailable, `the event log in PostgreSQL did not report a position for event ${record.event.id}; it may not have been recorded`);
+  }
+  if (row.topic !== record.topic || row.key !== record.key || row.hash !== record.event.hash) {
+    return new EventLogError(
+      EventLogErrorCode.InvalidRecord,
+      `event id ${record.event.id} is already in the log at position ${row.position} (topic ${row.topic}, key ${row.key}) with different content; an event id names exactly one event, so this event was not recorded`,
+    );
+  }
+  return { topic: row.topic, key: row.key, eventId: row.event_id, position: row.position };
+}
+
+function describeRecords(records: readonly LogRecord[]): string {
+  const first = records[0]!;
+  return records.length === 1
+    ? `event ${first.event.id} (${first.event.type}) to ${first.topic}`
+    : `${records.length} events (the first ${first.event.id}, ${first.event.type}, to ${first.topic})`;
+}
+
+function failedToAppend(records: readonly LogRecord[]): string {
+  return `the event log in PostgreSQL failed to append ${describeRecords(records)}`;
+}
+
+function notRecorded(records: readonly LogRecord[]): string {
+  return records.length === 1 ? 'the event was not recorded' : 'the events were not recorded';
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return error.errors.map(describe).join('; ');
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
