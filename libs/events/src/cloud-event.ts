@@ -66,6 +66,11 @@ export function aggregateOf(type: string): string {
  * whichever process serialised it.
  */
 export function canonicalJson(value: unknown): string {
+  // Hash what the log will carry: JSON.stringify turns a Date (or anything with toJSON) into its
+  // JSON form, so a consumer re-hashing the event it read must see the same text.
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return canonicalJson((value as { toJSON(): unknown }).toJSON());
+  }
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) {
       throw new TypeError('event data must not contain NaN or Infinity: JSON cannot carry them');
@@ -74,7 +79,8 @@ export function canonicalJson(value: unknown): string {
   }
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
+    // Like JSON.stringify, leave out properties JSON cannot carry.
+    .filter(([, v]) => v !== undefined && typeof v !== 'function' && typeof v !== 'symbol')
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }

@@ -47,6 +47,10 @@ export class GroupCommitter<TItem, TResult> {
       this.writes += 1;
       try {
         const results = await this.write(items);
+        if (results.length !== items.length) {
+          // Slicing a short answer would hand some callers too few results, silently.
+          throw new Error(`the group commit write returned ${results.length} results for ${items.length} records; every record needs its own answer`);
+        }
         let offset = 0;
         for (const pending of batch) {
           pending.resolve(results.slice(offset, offset + pending.items.length));
