@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- test code: the harness starts the real components tests run against
 import { expectEventually, freePort, pollUntil, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 import { GENESIS, headOf, sealEvent, type ChainHead } from '../cloud-event.js';
 import { eventLogContract } from '../event-log.contract.js';
@@ -156,6 +157,30 @@ describe('PostgresEventLog: PostgreSQL specifics', () => {
     await expectEventually(() => assert.equal(handled.length, 2));
     await next.stop();
     assert.deepEqual(handled.map((d) => d.event.id), batch.map((r) => r.event.id));
+  });
+
+  it('starts a new group at the end of the log when fromBeginning is false, and keeps that place across a restart', async () => {
+    const producer = await open();
+    const records = new Records(`pg.${randomUUID()}`);
+    const group = `from-end-${randomUUID()}`;
+    const old = records.next('from-end');
+    await producer.append([old]);
+
+    const handled: DeliveredEvent[] = [];
+    const first = await (await open()).subscribe({ group, topics: [records.topic], fromBeginning: false, handler: collect(handled) });
+    // The group's starting place is stored as soon as the subscriber has taken it.
+    await pollUntil(
+      async () => (await admin.query('SELECT 1 FROM tracegate_log.consumer_offsets WHERE consumer_group = $1', [group])).rows.length === 1,
+      { description: 'the new group to record where it starts' },
+    );
+    await first.stop();
+    const appendedWhileStopped = records.next('from-end');
+    await producer.append([appendedWhileStopped]);
+
+    const second = await (await open()).subscribe({ group, topics: [records.topic], fromBeginning: false, handler: collect(handled) });
+    await expectEventually(() => assert.equal(handled.length, 1));
+    await second.stop();
+    assert.deepEqual(handled.map((d) => d.event.id), [appendedWhileStopped.event.id], 'not the event from before the group existed, but the one appended while it was stopped');
   });
 
   it('wakes an idle subscriber through LISTEN/NOTIFY', async () => {

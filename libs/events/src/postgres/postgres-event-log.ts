@@ -160,6 +160,8 @@ export class PostgresEventLog implements EventLog {
     if (!options.group) throw new TypeError('a subscription needs a consumer group name');
     if (options.topics.length === 0) throw new TypeError(`subscription of group '${options.group}' names no topic`);
     await this.open();
+    // close() may have begun meanwhile and would not stop a subscription it has not seen.
+    if (this.closing) throw this.closedError(`subscribe group '${options.group}'`);
     const subscription = new PostgresSubscription(this.pool, this.sql, this.channel, this.schema, this.options, options, () =>
       this.subscriptions.delete(subscription),
     );
@@ -499,17 +501,16 @@ class PostgresSubscription implements Subscription {
   private idle(): Promise<void> {
     return new Promise<void>((resolve) => {
       if (this.abort.signal.aborted) return resolve();
-      const timer = setTimeout(done, this.config.pollIntervalMs);
-      const onAbort = () => done();
-      this.abort.signal.addEventListener('abort', onAbort, { once: true });
-      this.wake = done;
-      const self = this;
-      function done() {
+      const signal = this.abort.signal;
+      const done = () => {
         clearTimeout(timer);
-        self.abort.signal.removeEventListener('abort', onAbort);
-        self.wake = undefined;
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, this.config.pollIntervalMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
     });
   }
 
