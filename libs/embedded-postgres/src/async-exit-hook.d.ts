@@ -1,0 +1,8 @@
+// The slice of async-exit-hook's API we use (it ships no types).
+declare module 'async-exit-hook' {
+  interface ExitHook {
+    unhookEvent(event: string): void;
+  }
+  const exitHook: ExitHook;
+  export default exitHook;
+}

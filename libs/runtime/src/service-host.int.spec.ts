@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Injectable, Module, type BeforeApplicationShutdown, type DynamicModule, type OnModuleInit } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
+import { credentials, loadPackageDefinition, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { HEALTH_PROTO, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
+import { GENESIS, PostgresEventLog, sealEvent, TOPICS, type DeliveredEvent, type EventLog } from '@tracegate/events';
+import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
+import { EVENT_LOG, type ServiceDefinition } from './service-host.js';
+import { startServices, type RunningProcess } from './process-host.js';
+
+/** Work that is still running when SIGTERM arrives: the service must finish it and its event must reach the log. */
+@Injectable()
+class InFlightWork implements OnModuleInit, BeforeApplicationShutdown {
+  static finished = false;
+  private work: Promise<void> | undefined;
+  constructor(@Inject(EVENT_LOG) private readonly eventLog: EventLog) {}
+  onModuleInit() {
+    this.work = (async () => {
+      await new Promise((r) => setTimeout(r, 500));
+      await this.eventLog.append([
+        {
+          topic: TOPICS.sessions.name,
+          key: 'session-in-flight',
+          event: sealEvent({ type: 'dev.tracegate.session.ended.v1', subject: 'session-in-flight', source: '/tracegate/test', data: { reason: 'finished during shutdown' } }, GENESIS),
+        },
+      ]);
+      InFlightWork.finished = true;
+    })();
+  }
+  async beforeApplicationShutdown() {
+    await this.work;
+  }
+}
+
+@Module({ providers: [InFlightWork] })
+class InFlightModule {}
+
+type Callback<T> = (error: ServiceError | null, response?: T) => void;
+type GenericClient = Record<string, (request: unknown, callback: Callback<Record<string, unknown>>) => void> & { close(): void };
+
+function client(protoFile: string, servicePath: string, address: string): GenericClient {
+  const definition = loadSync(protoFile, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+  let node: unknown = loadPackageDefinition(definition);
+  for (const part of servicePath.split('.')) node = (node as Record<string, unknown>)[part];
+  const Client = node as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => GenericClient;
+  return new Client(address, credentials.createInsecure());
+}
+
+function call<T = Record<string, unknown>>(c: GenericClient, method: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => c[method]!(request, (error, response) => (error ? reject(error) : resolve(response as T))));
+}
+
+describe('service host', () => {
+  let postgres: Awaited<ReturnType<typeof startPostgres>>;
+  let databaseUrl: string;
+  let environment: Record<string, string>;
+  let proc: RunningProcess | undefined;
+
+  const definition: ServiceDefinition = {
+    name: 'policy',
+    defaultPorts: { grpc: 1, metrics: 1 },
+    grpcServices: ['tracegate.policy.v1.PolicyService'],
+    configSchema: {},
+    module: (): DynamicModule => ({ module: InFlightModule }),
+  };
+
+  before(async () => {
+    postgres = await startPostgres();
+    databaseUrl = await postgres.createDatabase();
+    environment = {
+      TRACEGATE_POLICY_GRPC_PORT: String(await freePort()),
+      TRACEGATE_POLICY_METRICS_PORT: String(await freePort()),
+      TRACEGATE_LOG_LEVEL: 'silent',
+    };
+    proc = await startServices([definition], { component: 'tracegate test', databaseUrl, env: environment });
+  });
+
+  after(async () => {
+    await proc?.stop();
+    await postgres.stop();
+  });
+
+  it('answers grpc.health.v1 for the server, for each served service, and NOT_FOUND for others', async () => {
+    const health = client(HEALTH_PROTO.file, 'grpc.health.v1.Health', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
+    try {
+      assert.deepEqual(await call(health, 'check', { service: '' }), { status: 1 });
+      assert.deepEqual(await call(health, 'check', { service: 'tracegate.policy.v1.PolicyService' }), { status: 1 });
+      await assert.rejects(call(health, 'check', { service: 'tracegate.nope.v1.Nope' }), (error: ServiceError) => {
+        assert.equal(error.code, GrpcStatus.NOT_FOUND);
+        assert.match(error.details, /no service named 'tracegate.nope.v1.Nope' is served here/);
+        return true;
+      });
+    } finally {
+      health.close();
+    }
+  });
+
+  it('answers an RPC the service does not implement yet with UNIMPLEMENTED, not a hang', async () => {
+    const policy = client(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
+    try {
+      await assert.rejects(call(policy, 'decide', {}), (error: ServiceError) => error.code === GrpcStatus.UNIMPLEMENTED);
+    } finally {
+      policy.close();
+    }
+  });
+
+  it('on shutdown finishes in-flight work and flushes its events before the log closes', async () => {
+    assert.equal(InFlightWork.finished, false, 'the work is still running when shutdown starts');
+    await proc!.stop();
+    assert.equal(InFlightWork.finished, true);
+
+    const reader = await PostgresEventLog.connect(databaseUrl);
+    const seen: DeliveredEvent[] = [];
+    const subscription = await reader.subscribe({
+      group: 'service-host-test',
+      topics: [TOPICS.sessions.name],
+      handler: async (delivery) => {
+        seen.push(delivery);
+      },
+    });
+    try {
+      await pollUntil(() => seen.length > 0, { description: 'the event appended during shutdown' });
+      assert.equal(seen[0]!.event.subject, 'session-in-flight');
+    } finally {
+      await subscription.stop();
+      await reader.close();
+    }
+  });
+});

@@ -1,0 +1,1 @@
+export { approvalsService } from './approvals.definition.js';

@@ -1,0 +1,1 @@
+export { maskingService } from './masking.definition.js';

@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util';
+import { exitWithStartupError } from '@tracegate/runtime';
+import { status } from './status.js';
+import { up } from './up.js';
+import { version } from './version.js';
+
+const USAGE = `usage: tracegate <command>
+
+commands:
+  up         run every service in this process (what \`npm start\` runs)
+  status     ask every service for its health; exits non-zero if any is not serving
+             [--json]
+  version    print the version
+
+Configuration comes from the environment; see the README.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'up':
+      await up();
+      return -1; // keeps running until signalled
+    case 'status': {
+      const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, strict: true });
+      return status(values.json ?? false);
+    }
+    case 'version':
+    case '--version':
+      process.stdout.write(`tracegate ${version()} (node ${process.versions.node})\n`);
+      return 0;
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`tracegate: unknown command '${command}'\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => exitWithStartupError(error),
+);
