@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test code: the harness starts the real components tests run against
 import { expectEventually } from '@tracegate/test-harness';
 import { GENESIS, cloudEventProblems, headOf, sealEvent, verifyChain, type ChainHead, type CloudEvent } from './cloud-event.js';
 import {

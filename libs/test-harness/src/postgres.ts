@@ -1,7 +1,7 @@
 import { loadEmbeddedPostgres } from '@tracegate/embedded-postgres';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { access, chmod, mkdtemp, rm } from 'node:fs/promises';
-import { arch, platform, tmpdir } from 'node:os';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort } from './free-port.js';

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import pg from 'pg';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test code: the harness starts the real components tests run against
 import { expectEventually, freePort, pollUntil, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 import { GENESIS, headOf, sealEvent, type ChainHead } from '../cloud-event.js';
 import { eventLogContract } from '../event-log.contract.js';

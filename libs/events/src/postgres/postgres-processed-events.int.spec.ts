@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test code: the harness starts the real components tests run against
 import { startPostgres, type PostgresServer } from '@tracegate/test-harness';
 import { GENESIS, sealEvent } from '../cloud-event.js';
 import type { DeliveredEvent } from '../event-log.js';
