@@ -176,6 +176,41 @@ export interface Command {
   inMultiStatement: boolean;
 }
 
+/**
+ * What the policy service read from a SQL statement (libpg_query's parse tree). Kinds and
+ * flags use the policy document's vocabulary (docs/policy.md), so a rule and the recorded
+ * analysis say the same words.
+ */
+export interface StatementAnalysis {
+  /**
+   * select, insert, update, delete, merge, truncate, ddl, dcl, copy, transaction, set, show,
+   * explain, session, call, do, execute, utility, opaque (the parser could not read it).
+   */
+  kind: string;
+  /**
+   * True when what the statement does cannot be known before it runs (a DO block, EXECUTE,
+   * dynamic SQL, unparseable text). Only a rule matching `statement.opaque: true` allows it.
+   */
+  opaque: boolean;
+  opaqueReason: string;
+  /** Tables read and written, as written in the statement: "schema.table" when qualified. */
+  reads: string[];
+  writes: string[];
+  functions: string[];
+  /**
+   * Set only when the statement contains UPDATE or DELETE: false if any of them has no WHERE
+   * clause, or one that reads no column (WHERE true).
+   */
+  hasWhere?:
+    | boolean
+    | undefined;
+  /**
+   * dangerous_function, copy_program, copy_server_file, do_block, dynamic_sql, role_change,
+   * setting_change, data_modifying_cte, load_library, unparseable, multiple_statements.
+   */
+  flags: string[];
+}
+
 export interface DecideRequest {
   identity: Identity | undefined;
   target: Target | undefined;
@@ -204,10 +239,15 @@ export interface DecideResponse {
   review: Review | undefined;
   policyVersion: string;
   /**
-   * Input paths the decision read (for example "identity.groups", "trace.confidence"):
-   * the gateway's cache key is made of exactly these.
+   * Input paths the decision read (for example "identity.groups", "target.labels.env"):
+   * the gateway's cache key is made of exactly these, plus the policy version. When any
+   * "statement.*" path is listed, the list also holds "command.fingerprint" (key on the
+   * statement's fingerprint) or "command.text" (key on the exact text: the analysis read a
+   * literal the fingerprint drops, such as set_config's setting name).
    */
   dependsOn: string[];
+  /** The analysis the decision used; the gateway records it with the decision. */
+  statement: StatementAnalysis | undefined;
 }
 
 export interface ExplainRequest {
@@ -227,6 +267,21 @@ export interface ExplainResponse {
 }
 
 export interface WatchPolicyVersionsRequest {
+}
+
+/**
+ * Payload of dev.tracegate.policy.activated.v1 on the tracegate.policy.v1 topic: a policy
+ * version became the one in force.
+ */
+export interface PolicyActivated {
+  version: string;
+  /** The version it replaces; empty for the first activation. */
+  previousVersion: string;
+  /** Where the document came from: a file path, or "built-in". */
+  source: string;
+  rules: string[];
+  /** The host that activated it. */
+  activatedBy: string;
 }
 
 export interface WatchPolicyVersionsResponse {
@@ -383,6 +438,66 @@ export const Command: MessageFns<Command> = {
   },
 };
 
+export const StatementAnalysis: MessageFns<StatementAnalysis> = {
+  fromJSON(object: any): StatementAnalysis {
+    return {
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      opaque: isSet(object.opaque) ? globalThis.Boolean(object.opaque) : false,
+      opaqueReason: isSet(object.opaqueReason)
+        ? globalThis.String(object.opaqueReason)
+        : isSet(object.opaque_reason)
+        ? globalThis.String(object.opaque_reason)
+        : "",
+      reads: globalThis.Array.isArray(object?.reads)
+        ? object.reads.map((e: any) => globalThis.String(e))
+        : [],
+      writes: globalThis.Array.isArray(object?.writes)
+        ? object.writes.map((e: any) => globalThis.String(e))
+        : [],
+      functions: globalThis.Array.isArray(object?.functions)
+        ? object.functions.map((e: any) => globalThis.String(e))
+        : [],
+      hasWhere: isSet(object.hasWhere)
+        ? globalThis.Boolean(object.hasWhere)
+        : isSet(object.has_where)
+        ? globalThis.Boolean(object.has_where)
+        : undefined,
+      flags: globalThis.Array.isArray(object?.flags)
+        ? object.flags.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: StatementAnalysis): unknown {
+    const obj: any = {};
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.opaque !== false) {
+      obj.opaque = message.opaque;
+    }
+    if (message.opaqueReason !== "") {
+      obj.opaqueReason = message.opaqueReason;
+    }
+    if (message.reads?.length) {
+      obj.reads = message.reads;
+    }
+    if (message.writes?.length) {
+      obj.writes = message.writes;
+    }
+    if (message.functions?.length) {
+      obj.functions = message.functions;
+    }
+    if (message.hasWhere !== undefined) {
+      obj.hasWhere = message.hasWhere;
+    }
+    if (message.flags?.length) {
+      obj.flags = message.flags;
+    }
+    return obj;
+  },
+};
+
 export const DecideRequest: MessageFns<DecideRequest> = {
   fromJSON(object: any): DecideRequest {
     return {
@@ -521,6 +636,7 @@ export const DecideResponse: MessageFns<DecideResponse> = {
         : globalThis.Array.isArray(object?.depends_on)
         ? object.depends_on.map((e: any) => globalThis.String(e))
         : [],
+      statement: isSet(object.statement) ? StatementAnalysis.fromJSON(object.statement) : undefined,
     };
   },
 
@@ -546,6 +662,9 @@ export const DecideResponse: MessageFns<DecideResponse> = {
     }
     if (message.dependsOn?.length) {
       obj.dependsOn = message.dependsOn;
+    }
+    if (message.statement !== undefined) {
+      obj.statement = StatementAnalysis.toJSON(message.statement);
     }
     return obj;
   },
@@ -622,6 +741,48 @@ export const WatchPolicyVersionsRequest: MessageFns<WatchPolicyVersionsRequest> 
 
   toJSON(_: WatchPolicyVersionsRequest): unknown {
     const obj: any = {};
+    return obj;
+  },
+};
+
+export const PolicyActivated: MessageFns<PolicyActivated> = {
+  fromJSON(object: any): PolicyActivated {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      previousVersion: isSet(object.previousVersion)
+        ? globalThis.String(object.previousVersion)
+        : isSet(object.previous_version)
+        ? globalThis.String(object.previous_version)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      rules: globalThis.Array.isArray(object?.rules)
+        ? object.rules.map((e: any) => globalThis.String(e))
+        : [],
+      activatedBy: isSet(object.activatedBy)
+        ? globalThis.String(object.activatedBy)
+        : isSet(object.activated_by)
+        ? globalThis.String(object.activated_by)
+        : "",
+    };
+  },
+
+  toJSON(message: PolicyActivated): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.previousVersion !== "") {
+      obj.previousVersion = message.previousVersion;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.rules?.length) {
+      obj.rules = message.rules;
+    }
+    if (message.activatedBy !== "") {
+      obj.activatedBy = message.activatedBy;
+    }
     return obj;
   },
 };
