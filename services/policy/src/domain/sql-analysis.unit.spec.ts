@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { analyseStatement, loadSqlParser, splitStatements, type StatementAnalysis } from './sql-analysis.js';
 
-before(loadSqlParser);
+await loadSqlParser();
 
 type Expected = Partial<Omit<StatementAnalysis, 'opaqueReason'>>;
 

@@ -1,0 +1,26 @@
+/** The policy module's one error class; controllers map each code to a gRPC status. */
+export enum PolicyErrorCode {
+  /** A Decide/Explain request lacks something a decision needs (identity, command text…). */
+  InvalidRequest = 'POLICY_INVALID_REQUEST',
+  /** A policy document that does not validate; the message names every bad field. */
+  InvalidDocument = 'POLICY_INVALID_DOCUMENT',
+  /** The policy file could not be read. */
+  DocumentUnreadable = 'POLICY_DOCUMENT_UNREADABLE',
+  /** The request asks for something this version does not decide yet (shell commands). */
+  Unsupported = 'POLICY_UNSUPPORTED',
+}
+
+export class PolicyError extends Error {
+  override readonly name = 'PolicyError';
+  constructor(
+    readonly code: PolicyErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function assertUnreachable(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
+}
