@@ -1,5 +1,7 @@
 import { parseArgs } from 'node:util';
 import { exitWithStartupError } from '@tracegate/runtime';
+import { keyCommand } from './commands/key.js';
+import { targetCommand } from './commands/target.js';
 import { status } from './status.js';
 import { up } from './up.js';
 import { version } from './version.js';
@@ -11,6 +13,8 @@ commands:
   status     ask every service for its health; exits non-zero if any is not serving
              [--json]
   version    print the version
+  target     register, list and remove targets (tracegate target help)
+  key        create, list and revoke API keys (tracegate key help)
 
 Configuration comes from the environment; see the README.
 `;
@@ -25,6 +29,10 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { json: { type: 'boolean', default: false } }, strict: true });
       return status(values.json ?? false);
     }
+    case 'target':
+      return targetCommand(rest);
+    case 'key':
+      return keyCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`tracegate ${version()} (node ${process.versions.node})\n`);

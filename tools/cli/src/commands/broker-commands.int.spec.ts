@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { brokerService } from '@tracegate/broker';
+import { startServices, type RunningProcess } from '@tracegate/runtime';
+import { freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+
+const BIN = fileURLToPath(new URL('../../bin/tracegate.js', import.meta.url));
+const TOKEN = randomBytes(32).toString('base64url');
+const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `tracegate …` as a user would: its own process, configured only by the environment given. */
+function tracegate(args: readonly string[], environment: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...environment } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('tracegate target / key against a running broker', () => {
+  let postgres: PostgresServer;
+  let proc: RunningProcess;
+  let home: string;
+  let cli: Record<string, string>;
+
+  before(async () => {
+    postgres = await startPostgres();
+    const grpcPort = String(await freePort());
+    proc = await startServices([brokerService], {
+      component: 'tracegate cli test',
+      databaseUrl: await postgres.createDatabase(),
+      env: {
+        TRACEGATE_BROKER_GRPC_PORT: grpcPort,
+        TRACEGATE_BROKER_METRICS_PORT: String(await freePort()),
+        TRACEGATE_BROKER_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+        TRACEGATE_INTERNAL_TOKEN: TOKEN,
+        TRACEGATE_LOG_LEVEL: 'silent',
+      },
+    });
+    home = await mkdtemp(path.join(tmpdir(), 'tracegate-cli-'));
+    cli = { TRACEGATE_BROKER_GRPC_PORT: grpcPort, TRACEGATE_INTERNAL_TOKEN: TOKEN, TRACEGATE_HOME: home };
+  });
+
+  after(async () => {
+    await proc?.stop();
+    await postgres?.stop();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it('adds a target with the password from the named environment variable, lists it without the secret, and removes it', async () => {
+    const add = await tracegate(
+      ['target', 'add', 'billing', '--type', 'postgres', '--host', 'db.internal', '--port', '6432', '--database', 'billing', '--user', 'billing_rw', '--password-env', 'BILLING_PW', '--tls', 'verify-full', '--label', 'env=prod', '--label', 'team=payments'],
+      { ...cli, BILLING_PW: PASSWORD },
+    );
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /registered target 'billing' \(postgres billing_rw@db\.internal:6432\/billing, tls verify-full\); its password is encrypted and will not be shown again/);
+
+    const list = await tracegate(['target', 'list'], cli);
+    assert.equal(list.code, 0, list.stderr);
+    const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
+    assert.match(header!, /^NAME\s+TYPE\s+HOST\s+PORT\s+DATABASE\s+USER\s+TLS\s+LABELS\s+CREATED$/);
+    assert.match(row!, /^billing\s+postgres\s+db\.internal\s+6432\s+billing\s+billing_rw\s+verify-full\s+env=prod,team=payments\s+\d{4}-\d\d-\d\dT/);
+    assert.deepEqual(rest, []);
+    assert.ok(!list.stdout.includes(PASSWORD) && !add.stdout.includes(PASSWORD));
+
+    const duplicate = await tracegate(['target', 'add', 'billing', '--host', 'h', '--database', 'd', '--user', 'u', '--password-env', 'BILLING_PW'], { ...cli, BILLING_PW: PASSWORD });
+    assert.equal(duplicate.code, 1);
+    assert.equal(duplicate.stderr, "tracegate: target 'billing' is already registered; remove it first with `tracegate target remove billing` to replace it\n");
+
+    assert.equal((await tracegate(['target', 'remove', 'billing'], cli)).code, 0);
+    const again = await tracegate(['target', 'remove', 'billing'], cli);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^tracegate: target 'billing' is not registered; run `tracegate target add billing …`/);
+  });
+
+  it('never takes a password from the command line, and says when the named variable is unset', async () => {
+    const onArgv = await tracegate(['target', 'add', 'x', '--host', 'h', '--database', 'd', '--user', 'u', '--password', PASSWORD], cli);
+    assert.equal(onArgv.code, 2);
+    assert.match(onArgv.stderr, /--password is not accepted: the command line is visible to other users/);
+
+    const unset = await tracegate(['target', 'add', 'x', '--host', 'h', '--database', 'd', '--user', 'u', '--password-env', 'NOT_SET_PW'], cli);
+    assert.equal(unset.code, 1);
+    assert.match(unset.stderr, /the environment variable NOT_SET_PW named by --password-env is not set or empty/);
+  });
+
+  it('creates a key once, lists and revokes it', async () => {
+    const created = await tracegate(['key', 'create', '--name', 'ci-agent', '--kind', 'agent', '--group', 'readers', '--group', 'ci'], cli);
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created API key 'ci-agent' \(agent; groups: readers, ci\), id [0-9a-f]{32}:/);
+    assert.match(created.stdout, /^tg_[0-9a-f]{32}_[A-Za-z0-9_-]{43}$/m);
+    assert.match(created.stdout, /This key will not be shown again/);
+
+    const list = await tracegate(['key', 'list'], cli);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /^ci-agent\s+agent\s+readers,ci\s+\S+\s+active\s+[0-9a-f]{32}$/m);
+    assert.doesNotMatch(list.stdout, /tg_/);
+
+    assert.equal((await tracegate(['key', 'revoke', 'ci-agent'], cli)).code, 0);
+    assert.match((await tracegate(['key', 'list'], cli)).stdout, /^ci-agent\s+agent\s+readers,ci\s+\S+\s+revoked \S+\s+[0-9a-f]{32}$/m);
+
+    const badKind = await tracegate(['key', 'create', '--name', 'x', '--kind', 'robot'], cli);
+    assert.equal(badKind.code, 2);
+    assert.match(badKind.stderr, /--kind 'robot' must be one of agent, human, service/);
+  });
+
+  it('reads the internal token from <TRACEGATE_HOME>/internal-token, and a wrong token is refused with a sentence', async () => {
+    const withoutEnvToken = { TRACEGATE_BROKER_GRPC_PORT: cli.TRACEGATE_BROKER_GRPC_PORT!, TRACEGATE_HOME: home };
+    const missing = await tracegate(['key', 'list'], withoutEnvToken);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no internal token: TRACEGATE_INTERNAL_TOKEN is not set and .*internal-token does not exist/);
+
+    await writeFile(path.join(home, 'internal-token'), `${TOKEN}\n`, { mode: 0o600 });
+    const fromFile = await tracegate(['key', 'list'], withoutEnvToken);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+
+    const wrong = await tracegate(['target', 'list'], { ...cli, TRACEGATE_INTERNAL_TOKEN: 'w'.repeat(40) });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /^tracegate: this call needs the broker's internal token in the gRPC metadata 'x-tracegate-internal-token'/);
+  });
+
+  it('says so when the broker cannot be reached', async () => {
+    const run = await tracegate(['target', 'list'], { ...cli, TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${await freePort()}` });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^tracegate: cannot reach the broker at 127\.0\.0\.1:\d+ .*is tracegate running\?/);
+  });
+});

@@ -1,0 +1,169 @@
+import { parseArgs } from 'node:util';
+import { brokerV1 } from '@tracegate/contracts';
+import { brokerConnection, callBroker, CommandError, isoOf, runCommand, table, UsageError } from './broker-connection.js';
+
+export const TARGET_USAGE = `usage:
+  tracegate target add <name> --type postgres --host H --port P --database D --user U --password-env VAR
+                       [--tls disable|require|verify-full] [--label key=value]...
+      registers a target; the password is read from the environment variable VAR (never from the
+      command line, which other users can see), encrypted at rest and never shown again
+  tracegate target list
+  tracegate target remove <name>
+  tracegate target rotate-keys
+      re-encrypts every secret under the first key of TRACEGATE_BROKER_KEYS
+
+The broker is at TRACEGATE_BROKER_ADDRESS (default 127.0.0.1:7104); the internal token comes from
+TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
+`;
+
+const TYPES: Record<string, brokerV1.TargetType> = { postgres: brokerV1.TargetType.TARGET_TYPE_POSTGRES, ssh: brokerV1.TargetType.TARGET_TYPE_SSH };
+const TLS: Record<string, brokerV1.TlsMode> = {
+  disable: brokerV1.TlsMode.TLS_MODE_DISABLE,
+  require: brokerV1.TlsMode.TLS_MODE_REQUIRE,
+  'verify-full': brokerV1.TlsMode.TLS_MODE_VERIFY_FULL,
+};
+const TYPE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(TYPES).map(([k, v]) => [v, k]));
+const TLS_NAMES: Record<number, string> = Object.fromEntries(Object.entries(TLS).map(([k, v]) => [v, k]));
+
+export function targetCommand(argv: readonly string[], environment: Record<string, string | undefined> = process.env): Promise<number> {
+  return runCommand(TARGET_USAGE, async () => {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'add':
+        return add(rest, environment);
+      case 'list':
+        parseArgs({ args: [...rest], options: {}, strict: true });
+        return list(environment);
+      case 'remove':
+        return remove(rest, environment);
+      case 'rotate-keys':
+        parseArgs({ args: [...rest], options: {}, strict: true });
+        return rotateKeys(environment);
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(TARGET_USAGE);
+        return sub === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown target command '${sub}'`);
+    }
+  });
+}
+
+function onePositional(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected one ${what}, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  return positionals[0]!;
+}
+
+async function add(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      type: { type: 'string', default: 'postgres' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      database: { type: 'string' },
+      user: { type: 'string' },
+      'password-env': { type: 'string' },
+      password: { type: 'string' },
+      tls: { type: 'string', default: 'require' },
+      label: { type: 'string', multiple: true, default: [] },
+    },
+  });
+  const name = onePositional(positionals, 'target name');
+  if (values.password !== undefined) {
+    throw new UsageError('--password is not accepted: the command line is visible to other users; put the password in an environment variable and pass its name with --password-env');
+  }
+  const type = TYPES[values.type!];
+  if (type === undefined) throw new UsageError(`--type '${values.type}' is not one of ${Object.keys(TYPES).join(', ')}`);
+  const tls = TLS[values.tls!];
+  if (tls === undefined) throw new UsageError(`--tls '${values.tls}' is not one of ${Object.keys(TLS).join(', ')}`);
+  for (const [flag, value] of [['--host', values.host], ['--user', values.user], ['--password-env', values['password-env']]] as const) {
+    if (!value) throw new UsageError(`${flag} is required`);
+  }
+  if (type === brokerV1.TargetType.TARGET_TYPE_POSTGRES && !values.database) throw new UsageError('--database is required for a postgres target');
+  const port = Number(values.port ?? (type === brokerV1.TargetType.TARGET_TYPE_POSTGRES ? '5432' : '22'));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port '${values.port}' is not a port from 1 to 65535`);
+  const labels: Record<string, string> = {};
+  for (const label of values.label ?? []) {
+    const eq = label.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--label '${label}' is not key=value`);
+    labels[label.slice(0, eq)] = label.slice(eq + 1);
+  }
+  const passwordVar = values['password-env']!;
+  const secret = environment[passwordVar];
+  if (!secret) {
+    throw new CommandError(`the environment variable ${passwordVar} named by --password-env is not set or empty; set it for this command, e.g. \`read -rs ${passwordVar} && export ${passwordVar}\``);
+  }
+
+  const connection = brokerConnection(environment);
+  const targets = connection.client<brokerV1.TargetServiceClient>('TargetService');
+  try {
+    const response = await callBroker(connection, () =>
+      targets.addTarget({
+        target: { name, type, host: values.host!, port, database: values.database ?? '', user: values.user!, tls, labels, createdAt: undefined },
+        secret,
+      }),
+    );
+    const t = response.target;
+    process.stdout.write(`registered target '${name}' (${values.type} ${t?.user ?? values.user}@${t?.host ?? values.host}:${t?.port ?? port}/${t?.database ?? values.database ?? ''}, tls ${values.tls}); its password is encrypted and will not be shown again\n`);
+    return 0;
+  } finally {
+    targets.close();
+  }
+}
+
+async function list(environment: Record<string, string | undefined>): Promise<number> {
+  const connection = brokerConnection(environment);
+  const targets = connection.client<brokerV1.TargetServiceClient>('TargetService');
+  try {
+    const response = await callBroker(connection, () => targets.listTargets({}));
+    if (response.targets.length === 0) {
+      process.stdout.write('no targets registered; add one with `tracegate target add <name> …`\n');
+      return 0;
+    }
+    const rows = response.targets.map((t) => [
+      t.name,
+      TYPE_NAMES[t.type] ?? String(t.type),
+      t.host,
+      String(t.port),
+      t.database,
+      t.user,
+      TLS_NAMES[t.tls] ?? String(t.tls),
+      Object.entries(t.labels).map(([k, v]) => `${k}=${v}`).join(','),
+      isoOf(t.createdAt),
+    ]);
+    process.stdout.write(table(['NAME', 'TYPE', 'HOST', 'PORT', 'DATABASE', 'USER', 'TLS', 'LABELS', 'CREATED'], rows));
+    return 0;
+  } finally {
+    targets.close();
+  }
+}
+
+async function remove(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: {} });
+  const name = onePositional(positionals, 'target name');
+  const connection = brokerConnection(environment);
+  const targets = connection.client<brokerV1.TargetServiceClient>('TargetService');
+  try {
+    await callBroker(connection, () => targets.removeTarget({ name }));
+    process.stdout.write(`removed target '${name}'\n`);
+    return 0;
+  } finally {
+    targets.close();
+  }
+}
+
+async function rotateKeys(environment: Record<string, string | undefined>): Promise<number> {
+  const connection = brokerConnection(environment);
+  const targets = connection.client<brokerV1.TargetServiceClient>('TargetService');
+  try {
+    const { rewrapped, keyId } = await callBroker(connection, () => targets.rewrapSecrets({}));
+    process.stdout.write(`re-encrypted ${rewrapped} secret${rewrapped === 1 ? '' : 's'}; every secret is now under key '${keyId}', and older keys can be removed from TRACEGATE_BROKER_KEYS\n`);
+    return 0;
+  } finally {
+    targets.close();
+  }
+}
