@@ -7,6 +7,7 @@ import { BrokerInitial1763780000000 } from '../migrations/1763780000000-broker-i
 
 export const BROKER_SCHEMA = 'broker';
 export const BROKER_DATA_SOURCE = Symbol('BROKER_DATA_SOURCE');
+const MIGRATION_LOCK = 'tracegate.broker.migrations';
 
 /**
  * The broker's tables live in their own schema, so the broker can share a database with the other
@@ -27,13 +28,24 @@ export async function openBrokerDatabase(databaseUrl: string): Promise<DataSourc
     extra: { max: 5, application_name: 'tracegate-broker' },
   });
   await dataSource.initialize();
+  // Replicas starting together (the distributed mode) take turns: TypeORM does not lock its
+  // migrations table, so without this two of them could both apply the same migration.
+  const lock = dataSource.createQueryRunner();
   try {
-    await dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${BROKER_SCHEMA}`);
-    await dataSource.runMigrations();
+    await lock.connect();
+    await lock.query(`SELECT pg_advisory_lock(hashtext($1))`, [MIGRATION_LOCK]);
+    try {
+      await dataSource.query(`CREATE SCHEMA IF NOT EXISTS ${BROKER_SCHEMA}`);
+      await dataSource.runMigrations();
+    } finally {
+      await lock.query(`SELECT pg_advisory_unlock(hashtext($1))`, [MIGRATION_LOCK]);
+    }
   } catch (error) {
+    await lock.release();
     await dataSource.destroy();
     throw error;
   }
+  await lock.release();
   return dataSource;
 }
 
