@@ -12,6 +12,7 @@ export async function isolatedEnvironment(home: string): Promise<Record<string, 
     TRACEGATE_HOME: home,
     TRACEGATE_LOG_LEVEL: 'info',
     TRACEGATE_EMBEDDED_POSTGRES_PORT: String(await freePort()),
+    TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
   };
   for (const service of SERVICES) {
     environment[`TRACEGATE_${service.toUpperCase()}_GRPC_PORT`] = String(await freePort());

@@ -1,6 +1,7 @@
 import { createLogger, env, loadProcessConfig, startServices, runUntilSignalled, type RunningProcess } from '@tracegate/runtime';
 import { dataFolder, lockDataFolder } from './data-folder.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { localSecrets } from './local-secrets.js';
 import { ALL_SERVICES } from './services.js';
 
 const EMBEDDED_SCHEMA = {
@@ -12,14 +13,15 @@ const EMBEDDED_SCHEMA = {
  * DATABASE_URL it brings its own PostgreSQL (data under TRACEGATE_HOME, default ./.tracegate),
  * which also carries the event log unless KAFKA_BROKERS names a Kafka cluster.
  */
-export async function startAllInOne(environment: Record<string, string | undefined> = process.env): Promise<RunningProcess> {
-  // Everything is validated before anything starts, so one message names every bad variable.
-  const { host, extra } = loadProcessConfig('tracegate', ALL_SERVICES, environment, EMBEDDED_SCHEMA);
-  const config = { ...host, ...extra };
-  const folder = dataFolder(environment);
+export async function startAllInOne(given: Record<string, string | undefined> = process.env): Promise<RunningProcess> {
+  const folder = dataFolder(given);
   const unlock = lockDataFolder(folder);
-  const logger = createLogger('tracegate', config.logLevel);
   try {
+    const environment = { ...given, ...(await localSecrets(folder, given)) };
+    // Everything is validated before anything starts, so one message names every bad variable.
+    const { host, extra } = loadProcessConfig('tracegate', ALL_SERVICES, environment, EMBEDDED_SCHEMA);
+    const config = { ...host, ...extra };
+    const logger = createLogger('tracegate', config.logLevel);
     let databaseUrl = config.databaseUrl;
     let stopDatabase: (() => Promise<void>) | undefined;
     if (!databaseUrl) {

@@ -1,0 +1,28 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ensureSelfSignedCertificate } from '@tracegate/runtime';
+
+/**
+ * The secrets the all-in-one makes for itself on first start, kept in the data folder (mode 0600)
+ * so a restart finds them: the token services present to each other, the broker's
+ * key-encryption keyring, and the gateway's self-signed TLS certificate. Anything already set in
+ * the environment wins, so an operator can bring their own.
+ */
+export async function localSecrets(folder: string, environment: Record<string, string | undefined>): Promise<Record<string, string>> {
+  const secrets: Record<string, string> = {};
+  secrets.TRACEGATE_INTERNAL_TOKEN = environment.TRACEGATE_INTERNAL_TOKEN ?? readOrCreate(path.join(folder, 'internal-token'), () => randomBytes(32).toString('base64url'));
+  secrets.TRACEGATE_BROKER_KEYS =
+    environment.TRACEGATE_BROKER_KEYS ?? readOrCreate(path.join(folder, 'broker-keys'), () => `k${Date.now().toString(36)}:${randomBytes(32).toString('base64')}`);
+  if (!environment.TRACEGATE_GATEWAY_TLS_CERT_FILE && !environment.TRACEGATE_GATEWAY_TLS_KEY_FILE) {
+    const { certFile, keyFile } = await ensureSelfSignedCertificate(folder);
+    secrets.TRACEGATE_GATEWAY_TLS_CERT_FILE = certFile;
+    secrets.TRACEGATE_GATEWAY_TLS_KEY_FILE = keyFile;
+  }
+  return secrets;
+}
+
+function readOrCreate(file: string, make: () => string): string {
+  if (!existsSync(file)) writeFileSync(file, `${make()}\n`, { mode: 0o600, flag: 'wx' });
+  return readFileSync(file, 'utf8').trim();
+}
