@@ -1,14 +1,22 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { ServiceContext } from '@tracegate/runtime';
+import { PolicyController } from './controllers/policy.controller.js';
+import { POLICY_CONFIG, type PolicyConfig } from './policy.config.js';
+import { Clock } from './repositories/clock.js';
+import { PolicyActivationRepository } from './repositories/policy-activation.repository.js';
+import { PolicyDecider } from './services/policy-decider.js';
 
 /**
- * The policy service owns policy documents and their versions, and decides each statement.
- * Its gRPC API is defined in proto/tracegate/policy/v1; the issues that build each part add the
- * controllers, services and repositories here.
+ * The policy service owns policy documents and their versions, and decides each statement
+ * (proto/tracegate/policy/v1). The policy comes from TRACEGATE_POLICY_FILE, or the built-in one.
  */
 @Module({})
 export class PolicyModule {
-  static forRoot(_context: ServiceContext): DynamicModule {
-    return { module: PolicyModule };
+  static forRoot(_context: ServiceContext, config: PolicyConfig): DynamicModule {
+    return {
+      module: PolicyModule,
+      controllers: [PolicyController],
+      providers: [{ provide: POLICY_CONFIG, useValue: config }, Clock, PolicyActivationRepository, PolicyDecider],
+    };
   }
 }

@@ -8,6 +8,8 @@ export enum PolicyErrorCode {
   DocumentUnreadable = 'POLICY_DOCUMENT_UNREADABLE',
   /** The request asks for something this version does not decide yet (shell commands). */
   Unsupported = 'POLICY_UNSUPPORTED',
+  /** The event log did not record a policy activation, so the policy was not put in force. */
+  EventLogUnavailable = 'POLICY_EVENT_LOG_UNAVAILABLE',
 }
 
 export class PolicyError extends Error {

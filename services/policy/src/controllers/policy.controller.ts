@@ -1,0 +1,25 @@
+import { Controller, UseFilters } from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import { policyV1 } from '@tracegate/contracts';
+import { PolicyDecider } from '../services/policy-decider.js';
+import { PolicyErrorFilter } from './policy-error.filter.js';
+
+/** tracegate.policy.v1.PolicyService over gRPC. */
+@Controller()
+@UseFilters(PolicyErrorFilter)
+@policyV1.PolicyServiceControllerMethods()
+export class PolicyController implements policyV1.PolicyServiceController {
+  constructor(private readonly decider: PolicyDecider) {}
+
+  decide(request: policyV1.DecideRequest): policyV1.DecideResponse {
+    return this.decider.decide(request);
+  }
+
+  explain(request: policyV1.ExplainRequest): policyV1.ExplainResponse {
+    return this.decider.explain(request);
+  }
+
+  watchPolicyVersions(_request: policyV1.WatchPolicyVersionsRequest): Observable<policyV1.WatchPolicyVersionsResponse> {
+    return this.decider.versions();
+  }
+}

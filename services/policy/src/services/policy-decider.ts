@@ -1,0 +1,114 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { BehaviorSubject, filter, map, type Observable } from 'rxjs';
+import type { policyV1 } from '@tracegate/contracts';
+import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
+import type { ActivePolicy } from '../domain/policy-document.js';
+import { PolicyEngine } from '../domain/policy-engine.js';
+import { PolicyError } from '../domain/policy-error.js';
+import { analyseStatement, loadSqlParser } from '../domain/sql-analysis.js';
+import { POLICY_CONFIG, type PolicyConfig } from '../policy.config.js';
+import { Clock } from '../repositories/clock.js';
+import { PolicyActivationRepository } from '../repositories/policy-activation.repository.js';
+import { PolicyFileWatcher, readPolicyFile } from '../repositories/policy-file.repository.js';
+import { decideResponseOf, decisionInputOf, ruleEvaluationMessage, statementTextOf } from './proto-mapping.js';
+
+interface InForce {
+  readonly policy: ActivePolicy;
+  readonly engine: PolicyEngine;
+  readonly activatedAt: Date;
+}
+
+/**
+ * Holds the policy in force and decides statements with it. A new version is put in force only
+ * once its activation is recorded on the event log; a file that changes to an invalid document
+ * is refused as a whole and the version in force stays.
+ */
+@Injectable()
+export class PolicyDecider implements OnModuleInit, OnApplicationShutdown {
+  private readonly inForce$: BehaviorSubject<InForce | undefined>;
+  private readonly watcher = new PolicyFileWatcher();
+  private reloading: Promise<void> = Promise.resolve();
+
+  constructor(
+    @Inject(POLICY_CONFIG) private readonly config: PolicyConfig,
+    @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
+    private readonly activations: PolicyActivationRepository,
+    private readonly clock: Clock,
+  ) {
+    this.inForce$ = new BehaviorSubject<InForce | undefined>(undefined);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await loadSqlParser();
+    await this.activate(this.config.startup.policy);
+    const file = this.config.startup.file;
+    if (file) this.watcher.watch(file, () => (this.reloading = this.reloading.then(() => this.reload(file))));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.watcher.close();
+    await this.reloading;
+    this.inForce$.complete();
+  }
+
+  private async activate(policy: ActivePolicy): Promise<void> {
+    const activatedAt = this.clock.now();
+    const outcome = await this.activations.record(policy, activatedAt);
+    this.inForce$.next({ policy, engine: new PolicyEngine(policy.document), activatedAt });
+    this.context.logger.info(
+      { version: policy.version, source: policy.source, rules: policy.document.rules.length, recorded: outcome.recorded },
+      `policy ${policy.version} from ${policy.source} is in force`,
+    );
+  }
+
+  private async reload(file: string): Promise<void> {
+    let policy: ActivePolicy;
+    try {
+      policy = readPolicyFile(file);
+    } catch (error) {
+      if (!(error instanceof PolicyError)) throw error;
+      this.context.logger.error(`${error.message}\nthe policy in force (${this.current().policy.version}) stays`);
+      return;
+    }
+    if (policy.version === this.current().policy.version) return;
+    try {
+      await this.activate(policy);
+    } catch (error) {
+      this.context.logger.error({ err: error }, `policy ${policy.version} was not put in force; ${this.current().policy.version} stays`);
+    }
+  }
+
+  private current(): InForce {
+    const inForce = this.inForce$.value;
+    // onModuleInit activates before the gRPC server takes calls.
+    if (!inForce) throw new Error('no policy is in force yet');
+    return inForce;
+  }
+
+  decide(request: policyV1.DecideRequest): policyV1.DecideResponse {
+    const text = statementTextOf(request);
+    const { policy, engine } = this.current();
+    const statement = analyseStatement(text);
+    const decision = engine.decide(decisionInputOf(request, statement));
+    return decideResponseOf(decision, statement, policy.version);
+  }
+
+  explain(request: policyV1.ExplainRequest): policyV1.ExplainResponse {
+    const text = statementTextOf(request.input);
+    const { policy, engine } = this.current();
+    const statement = analyseStatement(text);
+    const { decision, evaluations } = engine.explain(decisionInputOf(request.input!, statement));
+    return { decision: decideResponseOf(decision, statement, policy.version), evaluations: evaluations.map(ruleEvaluationMessage) };
+  }
+
+  /** The version in force now, then each new one. */
+  versions(): Observable<policyV1.WatchPolicyVersionsResponse> {
+    return this.inForce$.pipe(
+      filter((inForce): inForce is InForce => inForce !== undefined),
+      map(({ policy, activatedAt }) => ({
+        version: policy.version,
+        activatedAt: { seconds: Math.floor(activatedAt.getTime() / 1000), nanos: (activatedAt.getTime() % 1000) * 1_000_000 },
+      })),
+    );
+  }
+}
