@@ -87,14 +87,15 @@ export const env = {
     };
   },
 
-  string(name: string, opts: { fallback?: string; pattern?: RegExp; describe?: string } = {}): ConfigField<string> {
+  /** `secret: true` keeps the value out of error messages (tokens, keys). */
+  string(name: string, opts: { fallback?: string; pattern?: RegExp; describe?: string; secret?: boolean } = {}): ConfigField<string> {
     return {
       env: name,
       parse(raw) {
         const value = raw ?? opts.fallback;
         if (value === undefined) throw new ConfigProblem('is required but not set');
         if (opts.pattern && !opts.pattern.test(value)) {
-          throw new ConfigProblem(`${shown(value)} is not ${opts.describe ?? `of the form ${opts.pattern}`}`);
+          throw new ConfigProblem(`${shown(value, opts.secret)} is not ${opts.describe ?? `of the form ${opts.pattern}`}`);
         }
         return value;
       },

@@ -59,6 +59,13 @@ describe('loadConfig', () => {
   });
 });
 
+it('never echoes a value marked secret', () => {
+  assert.throws(
+    () => loadConfig('x', { token: env.string('X_TOKEN', { pattern: /^.{32,}$/, describe: 'at least 32 characters', secret: true }) }, { X_TOKEN: 'short-secret' }),
+    (error: unknown) => error instanceof ConfigError && !error.message.includes('short-secret') && /X_TOKEN: \(the value given\) is not at least 32 characters/.test(error.message),
+  );
+});
+
 describe('loadProcessConfig', () => {
   const def = (name: 'policy' | 'audit', grpc: number, metrics: number): ServiceDefinition => ({
     name,

@@ -5,7 +5,7 @@ export const gatewayConfigSchema = {
   tlsCertFile: optional(env.string('TRACEGATE_GATEWAY_TLS_CERT_FILE')),
   tlsKeyFile: optional(env.string('TRACEGATE_GATEWAY_TLS_KEY_FILE')),
   allowPlaintext: env.oneOf('TRACEGATE_GATEWAY_ALLOW_PLAINTEXT', ['true', 'false'] as const, 'false'),
-  internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters' }),
+  internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters', secret: true }),
   brokerAddress: optional(env.string('TRACEGATE_BROKER_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   policyAddress: optional(env.string('TRACEGATE_POLICY_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   upstreamTimeoutMs: env.int('TRACEGATE_GATEWAY_UPSTREAM_TIMEOUT_MS', { fallback: 10_000, min: 100, max: 120_000 }),
