@@ -21,6 +21,8 @@ export interface RuleMatch {
     /** Table globs; `users` matches a `users` table in any schema, `public.users` that one only. */
     readonly writes?: readonly string[];
     readonly reads?: readonly string[];
+    /** Function globs; `lo_*` matches `lo_unlink` and `pg_catalog.lo_unlink`. */
+    readonly functions?: readonly string[];
     readonly hasWhere?: boolean;
     readonly flags?: readonly StatementFlag[];
     readonly opaque?: boolean;
@@ -183,7 +185,7 @@ const RULE_FIELDS = ['name', 'priority', 'match', 'effect', 'reason', 'masking_p
 const MATCH_FIELDS = ['identity', 'target', 'statement'] as const;
 const IDENTITY_FIELDS = ['kind', 'groups'] as const;
 const TARGET_FIELDS = ['name', 'labels'] as const;
-const STATEMENT_FIELDS = ['kind', 'writes', 'reads', 'has_where', 'flags', 'opaque'] as const;
+const STATEMENT_FIELDS = ['kind', 'writes', 'reads', 'functions', 'has_where', 'flags', 'opaque'] as const;
 const REVIEW_FIELDS = ['group', 'quorum', 'timeout_seconds'] as const;
 
 function readMatch(reader: DocumentReader, raw: unknown, path: Path): RuleMatch | undefined {
@@ -233,6 +235,7 @@ function readMatch(reader: DocumentReader, raw: unknown, path: Path): RuleMatch 
         ...(statement.kind !== undefined && { kind: reader.list(statement.kind, [...p, 'kind'], STATEMENT_KINDS) ?? [] }),
         ...(statement.writes !== undefined && { writes: reader.list(statement.writes, [...p, 'writes']) ?? [] }),
         ...(statement.reads !== undefined && { reads: reader.list(statement.reads, [...p, 'reads']) ?? [] }),
+        ...(statement.functions !== undefined && { functions: reader.list(statement.functions, [...p, 'functions']) ?? [] }),
         ...(statement.has_where !== undefined && { hasWhere: reader.boolean(statement.has_where, [...p, 'has_where']) ?? false }),
         ...(statement.flags !== undefined && { flags: reader.list(statement.flags, [...p, 'flags'], STATEMENT_FLAGS) ?? [] }),
         ...(statement.opaque !== undefined && { opaque: reader.boolean(statement.opaque, [...p, 'opaque']) ?? false }),

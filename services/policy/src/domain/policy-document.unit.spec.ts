@@ -78,7 +78,7 @@ rules:
       "p.yaml:7:33: rules[0] (reads).match.identity.kind[1]: 'robot' is not one of agent, human, service",
       "p.yaml:8:35: rules[0] (reads).match.statement.kind[1]: 'selekt' is not one of select, insert, update, delete, merge, truncate, ddl, dcl, copy, transaction, set, show, explain, session, call, do, execute, utility, opaque",
       "p.yaml:8:55: rules[0] (reads).match.statement.has_where: must be true or false, not string 'no-thanks'",
-      'p.yaml:8:73: rules[0] (reads).match.statement.flagz: is not a known field; expected one of kind, writes, reads, has_where, flags, opaque',
+      'p.yaml:8:73: rules[0] (reads).match.statement.flagz: is not a known field; expected one of kind, writes, reads, functions, has_where, flags, opaque',
       'p.yaml:10:5: rules[1] (holds).review: must be a mapping with group, quorum, timeout_seconds, not empty',
       "p.yaml:11:15: rules[1] (holds).priority: must be a whole number from -1000000 to 1000000, not string 'high'",
       'p.yaml:13:5: rules[2] (reads).reason: is required',

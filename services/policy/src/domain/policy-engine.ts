@@ -164,6 +164,8 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (statement?.flags) conditions.push(overlaps('statement.flags', statement.flags, (i) => i.statement.flags));
   if (statement?.writes) conditions.push(tables('statement.writes', statement.writes, (i) => i.statement.writes));
   if (statement?.reads) conditions.push(tables('statement.reads', statement.reads, (i) => i.statement.reads));
+  // Schema-qualified names follow the same rule as tables: a bare pattern matches in any schema.
+  if (statement?.functions) conditions.push(tables('statement.functions', statement.functions, (i) => i.statement.functions));
   return { rule, conditions };
 }
 

@@ -166,6 +166,12 @@ rules:
       statement: { reads: [customers] }
     effect: allow
     masking_profile: pii
+  - name: no-large-objects
+    priority: 25
+    match:
+      statement: { functions: ['lo_*'] }
+    effect: deny
+    reason: large objects are off limits
   - name: first-of-equals
     priority: 10
     match: { identity: { kind: [service] } }
@@ -203,6 +209,8 @@ rules:
     ['payroll in a subquery', input('agent', 'SELECT 1 WHERE EXISTS (SELECT 1 FROM hr.payroll)'), 'deny', 'no-payroll'],
     ['customers on analytics', input('agent', 'SELECT * FROM customers', { target: 'analytics-eu' }), 'allow', 'masked-customers'],
     ['customers elsewhere', input('agent', 'SELECT * FROM customers', { target: 'billing' }), 'deny', 'default'],
+    ['a function glob', input('human', 'SELECT pg_catalog.lo_unlink(1)'), 'deny', 'no-large-objects'],
+    ['a function glob, another function', input('human', 'SELECT lower(x) FROM t'), 'deny', 'default'],
     ['equal priorities: document order', input('service', 'SELECT 1'), 'allow', 'first-of-equals'],
     ['opaque with an explicit opaque rule', input('agent', 'DO $$ BEGIN END $$', { groups: ['ops'] }), 'allow', 'opaque-for-ops'],
     ['not opaque with an explicit opaque rule', input('agent', 'SELECT 1', { groups: ['ops'] }), 'allow', 'everything-for-ops'],
@@ -246,6 +254,7 @@ rules:
         ['prod-read-only', false],
         ['dba-ddl-review', false],
         ['no-payroll', false],
+        ['no-large-objects', false],
         ['masked-customers', false],
         ['first-of-equals', true],
         ['second-of-equals', true],

@@ -178,7 +178,7 @@ export interface Command {
 
 /**
  * What the policy service read from a SQL statement (libpg_query's parse tree). Kinds and
- * flags use the policy document's vocabulary (docs/policy.md), so a rule and the recorded
+ * flags use the policy document's vocabulary (services/policy/README.md), so a rule and the recorded
  * analysis say the same words.
  */
 export interface StatementAnalysis {
