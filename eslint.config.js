@@ -17,7 +17,7 @@ function boundaries({ testCode }) {
         { sourceTag: 'type:test-lib', onlyDependOnLibsWithTags: ['type:lib', 'type:test-lib'] },
         { sourceTag: 'type:service', onlyDependOnLibsWithTags: ['type:lib', ...testLib] },
         { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib', 'type:service', ...testLib] },
-        { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:test-lib', 'type:app'] },
+        { sourceTag: 'type:test', onlyDependOnLibsWithTags: ['type:lib', 'type:test-lib', 'type:service', 'type:app'] },
         // A service may depend on shared libs and on nothing of another service's scope.
         ...scopes.map((scope) => ({ sourceTag: `scope:${scope}`, onlyDependOnLibsWithTags: ['scope:shared', `scope:${scope}`] })),
       ],

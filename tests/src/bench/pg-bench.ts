@@ -16,13 +16,20 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { brokerV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, startServices } from '@tracegate/runtime';
-import { ALL_SERVICES } from '@tracegate/cli/services';
+import { approvalsService } from '@tracegate/approvals';
+import { auditService } from '@tracegate/audit';
+import { brokerService } from '@tracegate/broker';
+import { gatewayService } from '@tracegate/gateway';
+import { maskingService } from '@tracegate/masking';
+import { policyService } from '@tracegate/policy';
 import { freePort, startPostgres } from '@tracegate/test-harness';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
 const MODES = ['simple', 'prepared'] as const;
+// The all-in-one's start order: what the gateway calls first.
+const ALL_SERVICES = [brokerService, policyService, maskingService, approvalsService, auditService, gatewayService];
 const workspace = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface Point {
