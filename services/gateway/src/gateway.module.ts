@@ -5,6 +5,7 @@ import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from
 import { BrokerClient } from './clients/broker-client.js';
 import { PolicyClient } from './clients/policy-client.js';
 import type { gatewayConfigSchema } from './gateway.config.js';
+import { CachingJudge } from './postgres/decision-cache.js';
 import { EventSessionRecorder } from './postgres/event-session-recorder.js';
 import { PostgresListener } from './postgres/postgres-listener.js';
 
@@ -16,6 +17,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
   private listener: PostgresListener | undefined;
   private broker: BrokerClient | undefined;
   private policy: PolicyClient | undefined;
+  private judge: CachingJudge | undefined;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -28,6 +30,8 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
     this.broker = new BrokerClient(config.brokerAddress ?? local(context.env.TRACEGATE_BROKER_GRPC_PORT, 7104), config.internalToken);
     this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
+    this.judge = new CachingJudge(this.policy, this.policy);
+    this.judge.start();
     const secureContext = loadTls(config);
     this.listener = new PostgresListener(
       {
@@ -38,7 +42,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         maxMessageLength: 1024 * 1024 * 1024,
       },
-      { authenticator: this.broker, broker: this.broker, judge: this.policy, recorder: new EventSessionRecorder(context.eventLog, context.logger) },
+      { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder: new EventSessionRecorder(context.eventLog, context.logger) },
       context.logger,
     );
     await this.listener.listen();
@@ -46,6 +50,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.listener?.close(5000);
+    this.judge?.stop();
     this.broker?.close();
     this.policy?.close();
   }

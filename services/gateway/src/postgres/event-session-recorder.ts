@@ -1,4 +1,4 @@
-import { GENESIS, headOf, sealEvent, TOPICS, type ChainHead, type EventLog } from '@tracegate/events';
+import { GENESIS, headOf, sealEvent, TOPICS, type ChainHead, type EventLog, type LogRecord } from '@tracegate/events';
 import type { Logger } from '@tracegate/runtime';
 import type { SessionFacts, SessionRecorder, StatementCompletion, StatementContext, StatementDecision } from './ports.js';
 
@@ -10,11 +10,43 @@ const SOURCE = '/tracegate/gateway';
  */
 export class EventSessionRecorder implements SessionRecorder {
   private readonly heads = new Map<string, ChainHead>();
+  /**
+   * Completion events waiting to ride along with the session's next append. Completions need no
+   * acknowledgement before anything happens, so instead of a write of their own (which the next
+   * statement's durable write would queue behind) they join that write, or go out on a short
+   * timer when the session goes quiet.
+   */
+  private readonly unsent = new Map<string, LogRecord[]>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly log: EventLog,
     private readonly logger: Logger,
+    private readonly completionDelayMs = 20,
   ) {}
+
+  private withUnsent(sessionId: string, records: LogRecord[]): LogRecord[] {
+    const pending = this.unsent.get(sessionId);
+    if (!pending) return records;
+    this.unsent.delete(sessionId);
+    clearTimeout(this.timers.get(sessionId));
+    this.timers.delete(sessionId);
+    return [...pending, ...records];
+  }
+
+  private flushLater(sessionId: string): void {
+    if (this.timers.has(sessionId)) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(sessionId);
+      const records = this.withUnsent(sessionId, []);
+      if (records.length === 0) return;
+      this.log.append(records).catch((error: unknown) =>
+        this.logger.error({ session: sessionId, err: (error as Error).message }, 'statement completions could not be recorded'),
+      );
+    }, this.completionDelayMs);
+    timer.unref();
+    this.timers.set(sessionId, timer);
+  }
 
   private seal(sessionId: string, event: string, data: Record<string, unknown>) {
     const sealed = sealEvent({ type: `dev.tracegate.session.${event}.v1`, subject: sessionId, source: SOURCE, data }, this.heads.get(sessionId) ?? GENESIS);
@@ -40,7 +72,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   async statementRequested(sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
     // One append, so the request and its decision are acknowledged together before the statement runs.
-    await this.log.append([
+    await this.log.append(this.withUnsent(sessionId, [
       this.seal(sessionId, 'statement_requested', {
         statementId,
         // Masking of statement text and parameter values comes with the masking engine; until
@@ -59,18 +91,21 @@ export class EventSessionRecorder implements SessionRecorder {
         policyVersion: decision.policyVersion,
         maskingProfile: decision.maskingProfile,
       }),
-    ]);
+    ]));
   }
 
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
-    this.log.append([this.seal(sessionId, 'statement_completed', { statementId, ...completion })]).catch((error: unknown) =>
-      this.logger.error({ session: sessionId, statementId, err: (error as Error).message }, 'statement completion could not be recorded'),
-    );
+    // Sealed now, so the chain keeps the order things happened in; written with the next append.
+    const record = this.seal(sessionId, 'statement_completed', { statementId, ...completion });
+    const pending = this.unsent.get(sessionId);
+    if (pending) pending.push(record);
+    else this.unsent.set(sessionId, [record]);
+    this.flushLater(sessionId);
   }
 
   async sessionEnded(sessionId: string, reason: string): Promise<void> {
     try {
-      await this.log.append([this.seal(sessionId, 'ended', { reason })]);
+      await this.log.append(this.withUnsent(sessionId, [this.seal(sessionId, 'ended', { reason })]));
     } finally {
       this.heads.delete(sessionId);
     }
