@@ -319,8 +319,14 @@ describe('policy service over gRPC', () => {
     const file = join(directory, 'same.yaml');
     await writeFile(file, `# the same policy, laid out differently\n${THIRD_POLICY}`);
     const first = await start({ TRACEGATE_POLICY_FILE: file });
-    first.client.close();
+    const stream = first.client.watchPolicyVersions({});
+    const ended = new Promise<number>((resolve) => stream.on('status', (status: { code: number }) => resolve(status.code)));
+    stream.on('error', () => undefined);
+    await new Promise((resolve) => stream.once('data', resolve));
     await first.proc.stop();
+    // A watcher is told the stream is over (OK) on shutdown, not cut off when the grace period ends.
+    assert.equal(await ended, GrpcStatus.OK);
+    first.client.close();
     assert.equal((await policyEvents()).length, 4);
   });
 

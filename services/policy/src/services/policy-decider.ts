@@ -1,7 +1,7 @@
-import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { BehaviorSubject, filter, map, type Observable } from 'rxjs';
-import type { policyV1 } from '@tracegate/contracts';
-import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
+import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { BehaviorSubject, Subject, filter, map, pairwise, takeUntil, type Observable, type Subscription } from 'rxjs';
+import { healthV1, type policyV1 } from '@tracegate/contracts';
+import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import type { ActivePolicy } from '../domain/policy-document.js';
 import { PolicyEngine } from '../domain/policy-engine.js';
 import { PolicyError } from '../domain/policy-error.js';
@@ -11,6 +11,8 @@ import { Clock } from '../repositories/clock.js';
 import { PolicyActivationRepository } from '../repositories/policy-activation.repository.js';
 import { PolicyFileWatcher, readPolicyFile } from '../repositories/policy-file.repository.js';
 import { decideResponseOf, decisionInputOf, ruleEvaluationMessage, statementTextOf } from './proto-mapping.js';
+
+export const POLICY_GRPC_SERVICE = 'tracegate.policy.v1.PolicyService';
 
 interface InForce {
   readonly policy: ActivePolicy;
@@ -24,16 +26,19 @@ interface InForce {
  * is refused as a whole and the version in force stays.
  */
 @Injectable()
-export class PolicyDecider implements OnModuleInit, OnApplicationShutdown {
+export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
   private readonly inForce$: BehaviorSubject<InForce | undefined>;
   private readonly watcher = new PolicyFileWatcher();
   private reloading: Promise<void> = Promise.resolve();
+  private readonly draining$ = new Subject<void>();
+  private healthSubscription: Subscription | undefined;
 
   constructor(
     @Inject(POLICY_CONFIG) private readonly config: PolicyConfig,
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly activations: PolicyActivationRepository,
     private readonly clock: Clock,
+    private readonly health: HealthState,
   ) {
     this.inForce$ = new BehaviorSubject<InForce | undefined>(undefined);
   }
@@ -43,12 +48,23 @@ export class PolicyDecider implements OnModuleInit, OnApplicationShutdown {
     await this.activate(this.config.startup.policy);
     const file = this.config.startup.file;
     if (file) this.watcher.watch(file, () => (this.reloading = this.reloading.then(() => this.reload(file))));
+    // The host turns the service NOT_SERVING before the gRPC server drains its calls. Version
+    // streams never end on their own, so they end here: otherwise every watching gateway would
+    // hold the shutdown for the whole grace period.
+    const { SERVING, NOT_SERVING } = healthV1.HealthCheckResponse_ServingStatus;
+    this.healthSubscription = this.health
+      .watch(POLICY_GRPC_SERVICE)
+      ?.pipe(pairwise())
+      .subscribe(([before, now]) => {
+        if (before === SERVING && now === NOT_SERVING) this.draining$.next();
+      });
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  async beforeApplicationShutdown(): Promise<void> {
+    this.healthSubscription?.unsubscribe();
+    this.draining$.next();
     this.watcher.close();
     await this.reloading;
-    this.inForce$.complete();
   }
 
   private async activate(policy: ActivePolicy): Promise<void> {
@@ -104,6 +120,7 @@ export class PolicyDecider implements OnModuleInit, OnApplicationShutdown {
   /** The version in force now, then each new one. */
   versions(): Observable<policyV1.WatchPolicyVersionsResponse> {
     return this.inForce$.pipe(
+      takeUntil(this.draining$),
       filter((inForce): inForce is InForce => inForce !== undefined),
       map(({ policy, activatedAt }) => ({
         version: policy.version,
