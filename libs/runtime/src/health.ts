@@ -26,6 +26,15 @@ export class HealthState {
     for (const subject of this.statuses.values()) subject.next(status);
   }
 
+  /**
+   * Ends every Watch stream (after telling it NOT_SERVING). gRPC's graceful shutdown waits for
+   * open calls, and a Watch never ends by itself: without this, shutdown would always take the
+   * whole grace period.
+   */
+  endWatches(): void {
+    for (const subject of this.statuses.values()) subject.complete();
+  }
+
   current(service: string): ServingStatus | undefined {
     return this.statuses.get(service)?.value;
   }

@@ -106,9 +106,23 @@ describe('service host', () => {
     }
   });
 
-  it('on shutdown finishes in-flight work and flushes its events before the log closes', async () => {
+  it('on shutdown finishes in-flight work and flushes its events before the log closes; health watchers hear NOT_SERVING and the stream ends', async () => {
     assert.equal(InFlightWork.finished, false, 'the work is still running when shutdown starts');
+    const definition = loadSync(HEALTH_PROTO.file, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
+    const Health = (loadPackageDefinition(definition) as never as { grpc: { health: { v1: { Health: new (a: string, c: unknown) => { watch(r: object): NodeJS.EventEmitter; close(): void } } } } }).grpc.health.v1.Health;
+    const watcher = new Health(`127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`, credentials.createInsecure());
+    const statuses: number[] = [];
+    const stream = watcher.watch({ service: '' });
+    stream.on('data', (m: { status: number }) => statuses.push(m.status));
+    const ended = new Promise<void>((resolve) => {
+      stream.on('end', () => resolve());
+      stream.on('error', () => resolve());
+    });
+    await pollUntil(() => statuses.length > 0, { description: 'the first health status' });
     await proc!.stop();
+    await ended;
+    watcher.close();
+    assert.deepEqual(statuses, [1, 2], 'SERVING, then NOT_SERVING before the stream ends');
     assert.equal(InFlightWork.finished, true);
 
     const reader = await PostgresEventLog.connect(databaseUrl);

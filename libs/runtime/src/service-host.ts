@@ -195,6 +195,7 @@ export async function startService(
     close() {
       closing ??= (async () => {
         health.setAll(healthV1.HealthCheckResponse_ServingStatus.NOT_SERVING);
+        health.endWatches();
         logger.info(`${def.name} is shutting down: finishing in-flight work`);
         // app.close() runs the modules' shutdown hooks (which finish in-flight work) and
         // gRPC's tryShutdown, which waits for calls in progress. The grace period bounds both.
