@@ -8,6 +8,7 @@ export const gatewayConfigSchema = {
   internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters', secret: true }),
   brokerAddress: optional(env.string('TRACEGATE_BROKER_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   policyAddress: optional(env.string('TRACEGATE_POLICY_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
+  durability: env.oneOf('TRACEGATE_DURABILITY', ['strict', 'async'] as const, 'strict'),
   upstreamTimeoutMs: env.int('TRACEGATE_GATEWAY_UPSTREAM_TIMEOUT_MS', { fallback: 10_000, min: 100, max: 120_000 }),
 } satisfies Record<string, ConfigField<unknown>>;
 

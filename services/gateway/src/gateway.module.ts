@@ -42,7 +42,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         maxMessageLength: 1024 * 1024 * 1024,
       },
-      { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder: new EventSessionRecorder(context.eventLog, context.logger) },
+      { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability) },
       context.logger,
     );
     await this.listener.listen();

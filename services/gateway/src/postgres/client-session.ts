@@ -39,6 +39,13 @@ export interface SessionDependencies {
   cancel(processId: number, secretKey: Buffer): Promise<void>;
 }
 
+interface PreparedStatement {
+  readonly context: StatementContext;
+  readonly decision: StatementDecision;
+  /** Set for a denied statement: the record of its refusal, which its executions answer to. */
+  readonly deniedStatementId: string | undefined;
+}
+
 interface PendingCompletion {
   readonly statementId: string;
   readonly startedAt: number;
@@ -76,10 +83,12 @@ export class ClientSession {
   private closing = false;
   private endReason = 'client disconnected';
 
-  /** Prepared statements (by name, '' unnamed) the policy denied: their Binds carry no parameters. */
-  private readonly deniedStatements = new Set<string>();
-  private readonly statementOfPortal = new Map<string, string>();
-  private readonly statementIdOfPrepared = new Map<string, string>();
+  /**
+   * Prepared statements by name ('' unnamed) with the decision made when they were parsed. A
+   * denied one is replaced upstream by the denial statement, so its Binds carry no parameters.
+   */
+  private readonly prepared = new Map<string, PreparedStatement>();
+  private readonly portals = new Map<string, { statement: string; parameterCount: number }>();
   private readonly pending: PendingCompletion[] = [];
   /** Batches whose ReadyForQuery is still due, in order. */
   private readonly openBatches: number[] = [];
@@ -308,13 +317,8 @@ export class ClientSession {
         return this.relayParse(message);
       case 'bind':
         return this.relayBind(message);
-      case 'execute': {
-        const statement = this.statementOfPortal.get(message.portal) ?? '';
-        this.pending.push({ statementId: this.statementIdOfPrepared.get(statement) ?? '', startedAt: Date.now(), batch: this.batch, rows: 0 });
-        this.currentBatchOpen = true;
-        this.sendUpstream(message);
-        return;
-      }
+      case 'execute':
+        return this.relayExecute(message.portal, message);
       case 'sync':
         this.closeBatch();
         this.sendUpstream(message);
@@ -336,10 +340,8 @@ export class ClientSession {
         this.close();
         return;
       case 'close':
-        if (message.target === 'S') {
-          this.deniedStatements.delete(message.name);
-          this.statementIdOfPrepared.delete(message.name);
-        } else this.statementOfPortal.delete(message.name);
+        if (message.target === 'S') this.prepared.delete(message.name);
+        else this.portals.delete(message.name);
         this.sendUpstream(message);
         return;
       case 'copyDone':
@@ -393,32 +395,49 @@ export class ClientSession {
 
   private async relayParse(message: ParseMessage): Promise<void> {
     const [statement] = splitStatements(message.text);
-    const text = statement?.text ?? message.text;
-    const partial = { text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' as const };
-    const decision = await this.decide(partial);
-    const statementId = randomUUID();
-    await this.deps.recorder.statementRequested(this.id, statementId, this.context(partial), decision, message.parameterTypes.length);
-    this.statementIdOfPrepared.set(message.statement, statementId);
+    const context = this.context({ text: statement?.text ?? message.text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
+    const decision = await this.decide(context);
     this.currentBatchOpen = true;
     if (decision.effect === 'allow') {
-      this.deniedStatements.delete(message.statement);
+      // Recorded when it runs: each Execute is one execution, with its own parameters.
+      this.prepared.set(message.statement, { context, decision, deniedStatementId: undefined });
       this.sendUpstream(message);
-    } else {
-      this.deniedStatements.add(message.statement);
-      this.sendUpstream({ type: 'parse', statement: message.statement, text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason), parameterTypes: [] });
+      return;
     }
+    // A refusal is recorded now, whether or not the client ever executes it.
+    const deniedStatementId = randomUUID();
+    await this.deps.recorder.statementRequested(this.id, deniedStatementId, context, decision, message.parameterTypes.length);
+    this.prepared.set(message.statement, { context, decision, deniedStatementId });
+    this.sendUpstream({ type: 'parse', statement: message.statement, text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason), parameterTypes: [] });
   }
 
   private relayBind(message: BindMessage): Promise<void> {
-    this.statementOfPortal.set(message.portal, message.statement);
+    this.portals.set(message.portal, { statement: message.statement, parameterCount: message.parameters.length });
     this.currentBatchOpen = true;
-    if (this.deniedStatements.has(message.statement)) {
+    if (this.prepared.get(message.statement)?.deniedStatementId) {
       // The denial statement takes no parameters; executing it raises the policy's error.
       this.sendUpstream({ ...message, parameterFormats: [], parameters: [], resultFormats: [] });
     } else {
       this.sendUpstream(message);
     }
     return Promise.resolve();
+  }
+
+  private async relayExecute(portalName: string, message: FrontendMessage & { type: 'execute' }): Promise<void> {
+    const portal = this.portals.get(portalName);
+    const prepared = portal ? this.prepared.get(portal.statement) : undefined;
+    let statementId = '';
+    if (prepared?.deniedStatementId) {
+      statementId = prepared.deniedStatementId;
+    } else if (prepared && portal) {
+      // Strict durability: this execution is in the log before the target runs it.
+      statementId = randomUUID();
+      await this.deps.recorder.statementRequested(this.id, statementId, prepared.context, prepared.decision, portal.parameterCount);
+    }
+    // Without a known portal the target answers with its own error; nothing runs.
+    this.pending.push({ statementId, startedAt: Date.now(), batch: this.batch, rows: 0 });
+    this.currentBatchOpen = true;
+    this.sendUpstream(message);
   }
 
   private onUpstreamData(chunk: Buffer): void {

@@ -19,11 +19,21 @@ export class EventSessionRecorder implements SessionRecorder {
   private readonly unsent = new Map<string, LogRecord[]>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
 
+  /**
+   * `strict` (the default): a statement's request and decision are acknowledged by the log before
+   * it runs, and a statement the log cannot take is not run. `async`: they are written in the
+   * background and the statement runs at once; a write that fails is logged and counted, and the
+   * audit trail may then miss it. For deployments that choose latency over that guarantee.
+   */
   constructor(
     private readonly log: EventLog,
     private readonly logger: Logger,
+    private readonly durability: 'strict' | 'async' = 'strict',
     private readonly completionDelayMs = 20,
   ) {}
+
+  /** Writes that failed in async durability: each is a statement the audit trail misses. */
+  unrecordedWrites = 0;
 
   private withUnsent(sessionId: string, records: LogRecord[]): LogRecord[] {
     const pending = this.unsent.get(sessionId);
@@ -72,7 +82,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   async statementRequested(sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
     // One append, so the request and its decision are acknowledged together before the statement runs.
-    await this.log.append(this.withUnsent(sessionId, [
+    const written = this.log.append(this.withUnsent(sessionId, [
       this.seal(sessionId, 'statement_requested', {
         statementId,
         // Masking of statement text and parameter values comes with the masking engine; until
@@ -92,6 +102,14 @@ export class EventSessionRecorder implements SessionRecorder {
         maskingProfile: decision.maskingProfile,
       }),
     ]));
+    if (this.durability === 'strict') {
+      await written;
+      return;
+    }
+    written.catch((error: unknown) => {
+      this.unrecordedWrites += 1;
+      this.logger.error({ session: sessionId, statementId, err: (error as Error).message }, 'a statement ran without its request being recorded (async durability)');
+    });
   }
 
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
