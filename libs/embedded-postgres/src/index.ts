@@ -1,1 +1,2 @@
 export * from './loader.js';
+export * from './quiesce.js';

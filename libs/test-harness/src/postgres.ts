@@ -1,4 +1,4 @@
-import { loadEmbeddedPostgres } from '@tracegate/embedded-postgres';
+import { loadEmbeddedPostgres, waitForClientsToLeave } from '@tracegate/embedded-postgres';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,7 @@ async function startEmbeddedServer(options: StartPostgresOptions): Promise<Postg
       stop() {
         stopped ??= (async () => {
           try {
+            await waitForClientsToLeave(url);
             await server.stop();
           } finally {
             await rm(root, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { loadEmbeddedPostgres } from '@tracegate/embedded-postgres';
+import { loadEmbeddedPostgres, waitForClientsToLeave } from '@tracegate/embedded-postgres';
 import type { Logger } from '@tracegate/runtime';
 import { isAlive, readPid, StartupError } from './data-folder.js';
 
@@ -61,6 +61,7 @@ export async function startEmbeddedPostgres(folder: string, port: number, logger
   return {
     url,
     async stop() {
+      await waitForClientsToLeave(url);
       await server.stop();
       logger.info('embedded PostgreSQL stopped');
     },
