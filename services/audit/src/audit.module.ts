@@ -1,14 +1,57 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
 import type { ServiceContext } from '@tracegate/runtime';
+import { AUDIT_CONFIG, type AuditConfig } from './audit.config.js';
+import { AuditController } from './controllers/audit.controller.js';
+import { InternalTokenGuard } from './controllers/internal-token.guard.js';
+import { AUDIT_DATA_SOURCE, openAuditDatabase } from './repositories/audit-database.js';
+import { SessionProjectionRepository } from './repositories/session-projection.repository.js';
+import { SessionQueryRepository } from './repositories/session-query.repository.js';
+import { SessionProjector } from './services/session-projector.js';
+import { SessionReader } from './services/session-reader.js';
 
 /**
- * The audit service projects the event log into tamper-evident, replayable sessions.
- * Its gRPC API is defined in proto/tracegate/audit/v1; the issues that build each part add the
- * controllers, services and repositories here.
+ * Starts the projection once the module is up, and at shutdown stops it before closing the
+ * database, so the event in hand finishes and its position is committed first.
+ */
+@Injectable()
+class AuditLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(
+    private readonly projector: SessionProjector,
+    @Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.projector.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.projector.stop();
+    await this.db.destroy();
+  }
+}
+
+/**
+ * The audit service projects the session events into sessions and statements
+ * (proto/tracegate/audit/v1). ReplaySession and VerifySession answer UNIMPLEMENTED, and
+ * TraceService is not served yet (its RPCs answer UNIMPLEMENTED too).
  */
 @Module({})
 export class AuditModule {
-  static forRoot(_context: ServiceContext): DynamicModule {
-    return { module: AuditModule };
+  static forRoot(context: ServiceContext, config: AuditConfig): DynamicModule {
+    return {
+      module: AuditModule,
+      controllers: [AuditController],
+      providers: [
+        { provide: AUDIT_CONFIG, useValue: config },
+        { provide: AUDIT_DATA_SOURCE, useFactory: () => openAuditDatabase(context.databaseUrl) },
+        AuditLifecycle,
+        InternalTokenGuard,
+        SessionProjectionRepository,
+        SessionQueryRepository,
+        SessionProjector,
+        SessionReader,
+      ],
+    };
   }
 }

@@ -14,32 +14,89 @@ export const protobufPackage = "tracegate.audit.v1";
 
 export const protobufFileName = "tracegate/audit/v1/audit.proto";
 
+/** A session as projected from its dev.tracegate.session.* events. */
 export interface Session {
+  /** The session id: the subject and record key of its events. */
   id: string;
   identityId: string;
   target: string;
+  /** host:port the client connected from. */
   clientAddress: string;
-  startedAt: Timestamp | undefined;
+  startedAt:
+    | Timestamp
+    | undefined;
+  /** Unset while the session is open. */
   endedAt: Timestamp | undefined;
   statementCount: number;
+  identityName: string;
+  /** agent, human or service. */
+  identityKind: string;
+  /** The client's application_name start-up parameter. */
+  applicationName: string;
+  /** The broker's credential lease the gateway logged in to the target with (never its secret). */
+  credentialLeaseId: string;
+  /** Why the session ended, e.g. "client terminated"; empty while open. */
+  endReason: string;
+  /** The sequence of the last event of this session the projection applied. */
+  lastSequence: number;
+  /** postgres (ssh later). */
+  protocol: string;
 }
 
+/** One statement of a session: what was asked, what policy decided, and how it ended. */
 export interface Statement {
+  /** 1, 2, 3… in the order the session requested its statements. */
   sequence: number;
+  /** The statement text as recorded by the gateway (masked once statement masking exists). */
   maskedText: string;
   fingerprint: string;
+  /** allow, deny or review; empty if no decision was recorded. */
   effect: string;
+  /** The policy rule that made the decision. */
   rule: string;
   traceId: string;
-  at: Timestamp | undefined;
+  /** When the statement was requested. */
+  at:
+    | Timestamp
+    | undefined;
+  /** Rows returned or affected, once completed. */
   rowCount: number;
+  /** The target's error message, when it failed. */
   error: string;
+  statementId: string;
+  /** simple, extended or function-call. */
+  protocol: string;
+  /** How many bind parameters it carried (their values are not recorded yet). */
+  parameterCount: number;
+  /** The decision's reason: what a denied caller reads. */
+  reason: string;
+  policyVersion: string;
+  maskingProfile: string;
+  /** Whether a completion was recorded for it. */
+  completed: boolean;
+  /** The target's command tag, e.g. "SELECT 3". */
+  commandTag: string;
+  durationMs: number;
+  /** The SQLSTATE of the error, when it failed. */
+  sqlstate: string;
+  /** False when the target skipped it (an earlier error in the same batch). */
+  executed: boolean;
+  completedAt:
+    | Timestamp
+    | undefined;
+  /** Whether it was one of several statements in one simple-protocol Query. */
+  inMultiStatement: boolean;
 }
 
 export interface ListSessionsRequest {
+  /** Only sessions on this target; empty for all. */
   target: string;
+  /** Only sessions of this identity id; empty for all. */
   identityId: string;
+  /** At most this many; 0 means 100. At most 1000. */
   limit: number;
+  /** Only sessions of this identity name; empty for all. */
+  identityName: string;
 }
 
 export interface ListSessionsResponse {
@@ -149,6 +206,37 @@ export const Session: MessageFns<Session> = {
         : isSet(object.statement_count)
         ? globalThis.Number(object.statement_count)
         : 0,
+      identityName: isSet(object.identityName)
+        ? globalThis.String(object.identityName)
+        : isSet(object.identity_name)
+        ? globalThis.String(object.identity_name)
+        : "",
+      identityKind: isSet(object.identityKind)
+        ? globalThis.String(object.identityKind)
+        : isSet(object.identity_kind)
+        ? globalThis.String(object.identity_kind)
+        : "",
+      applicationName: isSet(object.applicationName)
+        ? globalThis.String(object.applicationName)
+        : isSet(object.application_name)
+        ? globalThis.String(object.application_name)
+        : "",
+      credentialLeaseId: isSet(object.credentialLeaseId)
+        ? globalThis.String(object.credentialLeaseId)
+        : isSet(object.credential_lease_id)
+        ? globalThis.String(object.credential_lease_id)
+        : "",
+      endReason: isSet(object.endReason)
+        ? globalThis.String(object.endReason)
+        : isSet(object.end_reason)
+        ? globalThis.String(object.end_reason)
+        : "",
+      lastSequence: isSet(object.lastSequence)
+        ? globalThis.Number(object.lastSequence)
+        : isSet(object.last_sequence)
+        ? globalThis.Number(object.last_sequence)
+        : 0,
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
     };
   },
 
@@ -174,6 +262,27 @@ export const Session: MessageFns<Session> = {
     }
     if (message.statementCount !== 0) {
       obj.statementCount = Math.round(message.statementCount);
+    }
+    if (message.identityName !== "") {
+      obj.identityName = message.identityName;
+    }
+    if (message.identityKind !== "") {
+      obj.identityKind = message.identityKind;
+    }
+    if (message.applicationName !== "") {
+      obj.applicationName = message.applicationName;
+    }
+    if (message.credentialLeaseId !== "") {
+      obj.credentialLeaseId = message.credentialLeaseId;
+    }
+    if (message.endReason !== "") {
+      obj.endReason = message.endReason;
+    }
+    if (message.lastSequence !== 0) {
+      obj.lastSequence = Math.round(message.lastSequence);
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
     }
     return obj;
   },
@@ -203,6 +312,51 @@ export const Statement: MessageFns<Statement> = {
         ? globalThis.Number(object.row_count)
         : 0,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      statementId: isSet(object.statementId)
+        ? globalThis.String(object.statementId)
+        : isSet(object.statement_id)
+        ? globalThis.String(object.statement_id)
+        : "",
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      parameterCount: isSet(object.parameterCount)
+        ? globalThis.Number(object.parameterCount)
+        : isSet(object.parameter_count)
+        ? globalThis.Number(object.parameter_count)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      policyVersion: isSet(object.policyVersion)
+        ? globalThis.String(object.policyVersion)
+        : isSet(object.policy_version)
+        ? globalThis.String(object.policy_version)
+        : "",
+      maskingProfile: isSet(object.maskingProfile)
+        ? globalThis.String(object.maskingProfile)
+        : isSet(object.masking_profile)
+        ? globalThis.String(object.masking_profile)
+        : "",
+      completed: isSet(object.completed) ? globalThis.Boolean(object.completed) : false,
+      commandTag: isSet(object.commandTag)
+        ? globalThis.String(object.commandTag)
+        : isSet(object.command_tag)
+        ? globalThis.String(object.command_tag)
+        : "",
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      sqlstate: isSet(object.sqlstate) ? globalThis.String(object.sqlstate) : "",
+      executed: isSet(object.executed) ? globalThis.Boolean(object.executed) : false,
+      completedAt: isSet(object.completedAt)
+        ? fromJsonTimestamp(object.completedAt)
+        : isSet(object.completed_at)
+        ? fromJsonTimestamp(object.completed_at)
+        : undefined,
+      inMultiStatement: isSet(object.inMultiStatement)
+        ? globalThis.Boolean(object.inMultiStatement)
+        : isSet(object.in_multi_statement)
+        ? globalThis.Boolean(object.in_multi_statement)
+        : false,
     };
   },
 
@@ -235,6 +389,45 @@ export const Statement: MessageFns<Statement> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.statementId !== "") {
+      obj.statementId = message.statementId;
+    }
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
+    }
+    if (message.parameterCount !== 0) {
+      obj.parameterCount = Math.round(message.parameterCount);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.policyVersion !== "") {
+      obj.policyVersion = message.policyVersion;
+    }
+    if (message.maskingProfile !== "") {
+      obj.maskingProfile = message.maskingProfile;
+    }
+    if (message.completed !== false) {
+      obj.completed = message.completed;
+    }
+    if (message.commandTag !== "") {
+      obj.commandTag = message.commandTag;
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.sqlstate !== "") {
+      obj.sqlstate = message.sqlstate;
+    }
+    if (message.executed !== false) {
+      obj.executed = message.executed;
+    }
+    if (message.completedAt !== undefined) {
+      obj.completedAt = fromTimestamp(message.completedAt).toISOString();
+    }
+    if (message.inMultiStatement !== false) {
+      obj.inMultiStatement = message.inMultiStatement;
+    }
     return obj;
   },
 };
@@ -249,6 +442,11 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
         ? globalThis.String(object.identity_id)
         : "",
       limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      identityName: isSet(object.identityName)
+        ? globalThis.String(object.identityName)
+        : isSet(object.identity_name)
+        ? globalThis.String(object.identity_name)
+        : "",
     };
   },
 
@@ -262,6 +460,9 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
     }
     if (message.limit !== 0) {
       obj.limit = Math.round(message.limit);
+    }
+    if (message.identityName !== "") {
+      obj.identityName = message.identityName;
     }
     return obj;
   },
@@ -566,12 +767,17 @@ export const GetTraceResponse: MessageFns<GetTraceResponse> = {
 };
 
 /**
- * AuditService reads the projection of the event log. Every read needs a reader grant
- * and is itself recorded as an audit-access event.
+ * AuditService reads the projection of the event log: sessions and their statements, in order.
+ * Every call needs the internal token (gRPC metadata `x-tracegate-internal-token`); reader grants
+ * scoped by target or identity, and audit-access events for every read, come later.
  */
 
 export interface AuditServiceClient {
+  /** Sessions, newest first. */
+
   listSessions(request: ListSessionsRequest, metadata?: Metadata): Observable<ListSessionsResponse>;
+
+  /** One session and its statements in the order they were requested. NOT_FOUND for an unknown id. */
 
   getSession(request: GetSessionRequest, metadata?: Metadata): Observable<GetSessionResponse>;
 
@@ -581,15 +787,20 @@ export interface AuditServiceClient {
 }
 
 /**
- * AuditService reads the projection of the event log. Every read needs a reader grant
- * and is itself recorded as an audit-access event.
+ * AuditService reads the projection of the event log: sessions and their statements, in order.
+ * Every call needs the internal token (gRPC metadata `x-tracegate-internal-token`); reader grants
+ * scoped by target or identity, and audit-access events for every read, come later.
  */
 
 export interface AuditServiceController {
+  /** Sessions, newest first. */
+
   listSessions(
     request: ListSessionsRequest,
     metadata?: Metadata,
   ): Promise<ListSessionsResponse> | Observable<ListSessionsResponse> | ListSessionsResponse;
+
+  /** One session and its statements in the order they were requested. NOT_FOUND for an unknown id. */
 
   getSession(
     request: GetSessionRequest,

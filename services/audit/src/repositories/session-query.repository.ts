@@ -1,0 +1,35 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { SessionEntity } from '../entities/session.entity.js';
+import { StatementEntity } from '../entities/statement.entity.js';
+import { AUDIT_DATA_SOURCE } from './audit-database.js';
+
+export interface SessionFilter {
+  readonly target?: string;
+  readonly identityId?: string;
+  readonly identityName?: string;
+  readonly limit: number;
+}
+
+/** Reads of the session projection. */
+@Injectable()
+export class SessionQueryRepository {
+  constructor(@Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource) {}
+
+  /** Newest first; ties (sessions started in the same microsecond) by id, also descending. */
+  list(filter: SessionFilter): Promise<SessionEntity[]> {
+    const query = this.db.getRepository(SessionEntity).createQueryBuilder('s');
+    if (filter.target) query.andWhere('s.target = :target', { target: filter.target });
+    if (filter.identityId) query.andWhere('s.identity_id = :identityId', { identityId: filter.identityId });
+    if (filter.identityName) query.andWhere('s.identity_name = :identityName', { identityName: filter.identityName });
+    return query.orderBy('s.started_at', 'DESC').addOrderBy('s.id', 'DESC').limit(filter.limit).getMany();
+  }
+
+  findSession(id: string): Promise<SessionEntity | null> {
+    return this.db.getRepository(SessionEntity).findOneBy({ id });
+  }
+
+  statementsOf(sessionId: string): Promise<StatementEntity[]> {
+    return this.db.getRepository(StatementEntity).find({ where: { sessionId }, order: { sequence: 'ASC' } });
+  }
+}

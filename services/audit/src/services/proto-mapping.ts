@@ -1,0 +1,55 @@
+import type { auditV1 } from '@tracegate/contracts';
+import type { SessionRecord, StatementRecord } from '../domain/session-projection.js';
+
+type Timestamp = { seconds: number; nanos: number };
+
+export function timestampOf(date: Date): Timestamp {
+  const ms = date.getTime();
+  return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 };
+}
+
+export function toProtoSession(row: SessionRecord): auditV1.Session {
+  return {
+    id: row.id,
+    identityId: row.identityId,
+    identityName: row.identityName,
+    identityKind: row.identityKind,
+    target: row.target,
+    clientAddress: row.clientAddress,
+    applicationName: row.applicationName,
+    protocol: row.protocol,
+    credentialLeaseId: row.credentialLeaseId,
+    startedAt: timestampOf(row.startedAt),
+    endedAt: row.endedAt ? timestampOf(row.endedAt) : undefined,
+    endReason: row.endReason,
+    statementCount: row.statementCount,
+    lastSequence: row.lastSequence,
+  };
+}
+
+export function toProtoStatement(row: StatementRecord): auditV1.Statement {
+  return {
+    sequence: row.sequence,
+    statementId: row.statementId,
+    maskedText: row.text,
+    fingerprint: row.fingerprint,
+    protocol: row.protocol,
+    inMultiStatement: row.inMultiStatement,
+    parameterCount: row.parameterCount,
+    effect: row.effect,
+    rule: row.rule,
+    reason: row.reason,
+    policyVersion: row.policyVersion,
+    maskingProfile: row.maskingProfile,
+    traceId: '',
+    at: timestampOf(row.requestedAt),
+    completed: row.completedAt !== null,
+    commandTag: row.commandTag,
+    rowCount: row.rows,
+    durationMs: row.durationMs,
+    sqlstate: row.sqlstate,
+    error: row.errorMessage,
+    executed: row.executed,
+    completedAt: row.completedAt ? timestampOf(row.completedAt) : undefined,
+  };
+}
