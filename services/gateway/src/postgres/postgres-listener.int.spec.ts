@@ -1,99 +1,31 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import tls from 'node:tls';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { PostgresEventLog, TOPICS, verifyChain, type CloudEvent } from '@tracegate/events';
-import { createLogger, ensureSelfSignedCertificate } from '@tracegate/runtime';
-import { expectEventually, freePort, startPostgres } from '@tracegate/test-harness';
+import { createLogger } from '@tracegate/runtime';
+import { expectEventually, startPostgres } from '@tracegate/test-harness';
 import { EventSessionRecorder } from './event-session-recorder.js';
-import { PostgresListener } from './postgres-listener.js';
-import type { ClientAuthenticator, CredentialBroker, StatementContext, StatementDecision, StatementJudge, VerifiedIdentity } from './ports.js';
-
-const run = promisify(execFile);
-
-// The broker and policy services have their own tests; here the gateway's ports are served by
-// small in-process implementations so this tier exercises the wire protocol against a real
-// PostgreSQL with real clients. The e2e tier runs the same paths through the real services.
-const KEYS = new Map<string, { secret: string; identity: VerifiedIdentity }>([
-  ['agent-1', { secret: 'tg_key_agent_1', identity: { id: 'id-agent-1', name: 'agent-1', kind: 'agent', groups: ['bots'] } }],
-]);
-
-class RuleJudge implements StatementJudge {
-  readonly seen: StatementContext[] = [];
-  async decide(statement: StatementContext): Promise<StatementDecision> {
-    this.seen.push(statement);
-    const deny = /^\s*(delete|drop)\b/i.test(statement.text) || !statement.parsed;
-    return deny
-      ? { effect: 'deny', rule: 'no-destruction', reason: 'agents may not delete or drop', policyVersion: 'v-test', maskingProfile: '' }
-      : { effect: 'allow', rule: 'reads-and-writes', reason: '', policyVersion: 'v-test', maskingProfile: '' };
-  }
-}
+import { runProgram, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 
 describe('Postgres listener', () => {
   let target: Awaited<ReturnType<typeof startPostgres>>;
   let targetUrl: URL;
   let eventLog: PostgresEventLog;
-  let listener: PostgresListener;
+  let gateway: GatewayFixture;
   let port: number;
-  let folder: string;
   let certFile: string;
-  const judge = new RuleJudge();
 
-  const gatewayUrl = (key = 'tg_key_agent_1', sslmode = 'require') => `postgresql://agent-1:${key}@127.0.0.1:${port}/billing?sslmode=${sslmode}`;
-  const client = async () => {
-    const c = new pg.Client({ connectionString: `postgresql://agent-1:tg_key_agent_1@127.0.0.1:${port}/billing`, ssl: { rejectUnauthorized: false } });
-    await c.connect();
-    return c;
-  };
-  const direct = async () => {
-    const c = new pg.Client({ connectionString: targetUrl.toString() });
-    await c.connect();
-    return c;
-  };
-  const psql = (args: string[], key?: string) =>
-    run('psql', ['-X', '-v', 'ON_ERROR_STOP=0', '-At', gatewayUrl(key), ...args], { env: { ...process.env, PGCONNECT_TIMEOUT: '10' } }).then(
-      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-    );
+  const gatewayUrl = (key?: string, sslmode?: string) => gateway.gatewayUrl({ key, sslmode });
+  const client = () => gateway.client();
+  const direct = () => gateway.direct();
+  const psql = (args: string[], key?: string) => gateway.psql(args, { key });
 
   before(async () => {
     target = await startPostgres();
-    targetUrl = new URL(await target.createDatabase('billing'));
-    const logDb = await target.createDatabase('eventlog');
-    eventLog = await PostgresEventLog.connect(logDb);
-    folder = mkdtempSync(path.join(tmpdir(), 'gateway-tls-'));
-    const cert = await ensureSelfSignedCertificate(folder);
-    certFile = cert.certFile;
-    const authenticator: ClientAuthenticator = {
-      async authenticate(user, password) {
-        const entry = KEYS.get(user);
-        return entry && entry.secret === password ? entry.identity : undefined;
-      },
-    };
-    const broker: CredentialBroker = {
-      async checkout(name) {
-        if (name !== 'billing') throw new Error(`target "${name}" is not registered with tracegate`);
-        return {
-          leaseId: 'lease-1',
-          endpoint: { name, host: targetUrl.hostname, port: Number(targetUrl.port), database: 'billing', user: decodeURIComponent(targetUrl.username), password: decodeURIComponent(targetUrl.password), tls: 'disable' },
-        };
-      },
-      async release() {},
-    };
-    port = await freePort();
-    const logger = createLogger('gateway-test', 'silent');
-    listener = new PostgresListener(
-      { host: '127.0.0.1', port, tls: tls.createSecureContext({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }), requireTls: true, upstreamTimeoutMs: 10_000, maxMessageLength: 64 * 1024 * 1024 },
-      { authenticator, broker, judge, recorder: new EventSessionRecorder(eventLog, logger) },
-      logger,
-    );
-    await listener.listen();
+    eventLog = await PostgresEventLog.connect(await target.createDatabase('eventlog'));
+    gateway = await startGatewayFixture(target, { recorder: new EventSessionRecorder(eventLog, createLogger('gateway-test', 'silent')) });
+    ({ port, targetUrl, certFile } = gateway);
     const setup = await direct();
     await setup.query('CREATE TABLE invoices (id int PRIMARY KEY, amount numeric, note text)');
     await setup.query("INSERT INTO invoices VALUES (1, 10.5, 'first'), (2, 20, 'second')");
@@ -101,10 +33,9 @@ describe('Postgres listener', () => {
   });
 
   after(async () => {
-    await listener?.close(1000);
+    await gateway?.close();
     await eventLog?.close();
     await target?.stop();
-    rmSync(folder, { recursive: true, force: true });
   });
 
   it('runs psql statements over TLS with the API key as password, and the certificate is the gateway\'s', async () => {
@@ -122,8 +53,9 @@ describe('Postgres listener', () => {
   });
 
   it('refuses a client that does not use TLS, since its password is an API key', async () => {
-    const result = await run('psql', ['-X', '-At', gatewayUrl('tg_key_agent_1', 'disable'), '-c', 'SELECT 1']).catch((e: { stderr: string }) => e);
-    assert.match((result as { stderr: string }).stderr, /tracegate requires an encrypted connection/);
+    const result = await runProgram('psql', ['-X', '-At', gatewayUrl(undefined, 'disable'), '-c', 'SELECT 1']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /tracegate requires an encrypted connection/);
   });
 
   it('denies a statement inside a multi-statement query exactly where it stands: nothing before it is committed', async () => {
