@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import pg from 'pg';
+import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
+import { grpcClient, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
+import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+import { auditService } from './audit.definition.js';
+import { GatewaySessionScript } from './domain/session-events.testing.js';
+
+const TOKEN = randomBytes(32).toString('base64url');
+
+function grpcError(code: GrpcStatus, pattern?: RegExp) {
+  return (error: ServiceError) => {
+    assert.equal(error.code, code, `expected status ${GrpcStatus[code]}, got ${GrpcStatus[error.code]}: ${error.details}`);
+    if (pattern) assert.match(error.details, pattern);
+    return true;
+  };
+}
+
+/** The projection's rows, every column, in a stable order: what a rebuild must reproduce. */
+async function projectionRows(db: pg.Client): Promise<{ sessions: unknown[]; statements: unknown[] }> {
+  const sessions = await db.query(`SELECT * FROM audit.sessions ORDER BY id`);
+  const statements = await db.query(`SELECT * FROM audit.statements ORDER BY session_id, sequence`);
+  return { sessions: sessions.rows, statements: statements.rows };
+}
+
+describe('audit service: sessions projected from a real PostgreSQL event log, read over gRPC', () => {
+  let postgres: PostgresServer;
+  let databaseUrl: string;
+  let environment: Record<string, string>;
+  let proc: RunningProcess | undefined;
+  let db: pg.Client;
+  const clients: PromiseClient<auditV1.AuditServiceClient>[] = [];
+  const address = () => `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT}`;
+  const audit = (token: string | null = TOKEN) => {
+    const client = grpcClient<auditV1.AuditServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.AuditService', address(), {
+      metadata: token === null ? {} : { 'x-tracegate-internal-token': token },
+    });
+    clients.push(client);
+    return client;
+  };
+  const start = async () => {
+    proc = await startServices([auditService], { component: 'tracegate audit test', databaseUrl, env: environment });
+  };
+  const stop = async () => {
+    await proc?.stop();
+    proc = undefined;
+  };
+  const metric = async (name: string, labels: string): Promise<number> => {
+    const text = await (await fetch(`http://${proc!.services[0]!.metricsAddress}/metrics`)).text();
+    // Every series also carries the service's default label, so match the label among the others.
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.slice(0, l.indexOf('}')).includes(labels));
+    return line ? Number(line.split(' ').at(-1)) : 0;
+  };
+
+  // Three sessions: alice's on billing (ended, with a denial and a failed statement), the CI
+  // agent's on billing (open), and the CI agent's on reporting (ended, with a type the
+  // projection does not know between its statements).
+  const alice = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:00:00Z'))
+    .started({ identityId: 'key-alice', identityName: 'alice', identityKind: 'human', target: 'billing', applicationName: 'psql', clientAddress: '10.0.3.7:51422' })
+    .requested('a1', 'BEGIN')
+    .completed('a1', { commandTag: 'BEGIN' })
+    .requested('a2', 'SELECT id, total FROM invoices WHERE id = $1', {}, { protocol: 'extended', parameterCount: 1 })
+    .completed('a2', { commandTag: 'SELECT 1', rows: 1 })
+    .requested('a3', 'DELETE FROM invoices', { effect: 'deny', rule: 'no-deletes', reason: 'deleting invoices is not allowed' })
+    .completed('a3', { sqlstate: '42501', errorMessage: 'deleting invoices is not allowed' })
+    .requested('a4', 'SELECT 1', {}, { inMultiStatement: true })
+    .completed('a4', { executed: false })
+    .ended('client terminated');
+  const agentOpen = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:10:00Z'))
+    .started({ identityName: 'ci-agent', target: 'billing' })
+    .requested('b1', 'SELECT count(*) FROM invoices')
+    .completed('b1', { commandTag: 'SELECT 1', rows: 1 })
+    .requested('b2', 'SELECT pg_sleep(600)');
+  const agentReporting = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:05:00Z'))
+    .started({ identityName: 'ci-agent', target: 'reporting', applicationName: 'node-postgres' })
+    .requested('c1', 'SELECT 42')
+    .other('statement_masked', { statementId: 'c1', profile: 'pii' })
+    .completed('c1', { commandTag: 'SELECT 1', rows: 1 })
+    .ended('the target closed the connection');
+  const scripts = [alice, agentOpen, agentReporting];
+  const eventCount = scripts.reduce((n, s) => n + s.events.length, 0);
+  const knownEventCount = eventCount - 1;
+
+  before(async () => {
+    postgres = await startPostgres();
+    databaseUrl = await postgres.createDatabase();
+    environment = {
+      TRACEGATE_AUDIT_GRPC_PORT: String(await freePort()),
+      TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
+      TRACEGATE_INTERNAL_TOKEN: TOKEN,
+      TRACEGATE_LOG_LEVEL: 'silent',
+    };
+    await start();
+    db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    // As the gateway writes them: each session's events on its own key, in chain order.
+    for (const script of scripts) await proc!.eventLog.append(script.records());
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await db?.end();
+    await stop();
+    await postgres?.stop();
+  });
+
+  it('refuses the reads without the internal token, or with a wrong one, saying which metadata it expects', async () => {
+    await assert.rejects(audit(null).listSessions({ target: '', identityId: '', identityName: '', limit: 0 }), grpcError(GrpcStatus.UNAUTHENTICATED, /'x-tracegate-internal-token'.*missing/));
+    await assert.rejects(audit(`${TOKEN}x`).getSession({ id: alice.sessionId }), grpcError(GrpcStatus.UNAUTHENTICATED, /'x-tracegate-internal-token'.*wrong/));
+    await assert.rejects(audit(null).verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNAUTHENTICATED));
+  });
+
+  it('lists the projected sessions newest first, filtered by target and identity, up to a limit', async () => {
+    const client = audit();
+    await expectEventually(
+      async () => {
+        const { sessions } = await client.listSessions({ target: '', identityId: '', identityName: '', limit: 0 });
+        assert.deepEqual(sessions.map((s) => [s.id, s.statementCount, s.lastSequence]), [
+          [agentOpen.sessionId, 2, agentOpen.events.length],
+          [agentReporting.sessionId, 1, agentReporting.events.length],
+          [alice.sessionId, 4, alice.events.length],
+        ]);
+      },
+      { description: 'every session event projected' },
+    );
+    const byTarget = await client.listSessions({ target: 'billing', identityId: '', identityName: '', limit: 0 });
+    assert.deepEqual(byTarget.sessions.map((s) => s.id), [agentOpen.sessionId, alice.sessionId]);
+    const byIdentity = await client.listSessions({ target: '', identityId: '', identityName: 'ci-agent', limit: 0 });
+    assert.deepEqual(byIdentity.sessions.map((s) => s.id), [agentOpen.sessionId, agentReporting.sessionId]);
+    const both = await client.listSessions({ target: 'reporting', identityId: '', identityName: 'ci-agent', limit: 0 });
+    assert.deepEqual(both.sessions.map((s) => s.id), [agentReporting.sessionId]);
+    const byIdentityId = await client.listSessions({ target: '', identityId: 'key-alice', identityName: '', limit: 0 });
+    assert.deepEqual(byIdentityId.sessions.map((s) => s.id), [alice.sessionId]);
+    const limited = await client.listSessions({ target: '', identityId: '', identityName: '', limit: 1 });
+    assert.deepEqual(limited.sessions.map((s) => s.id), [agentOpen.sessionId]);
+    const none = await client.listSessions({ target: 'nowhere', identityId: '', identityName: '', limit: 0 });
+    assert.deepEqual(none.sessions, []);
+    await assert.rejects(client.listSessions({ target: '', identityId: '', identityName: '', limit: 5000 }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^limit 5000 is more than 1000/));
+  });
+
+  it("shows a session's facts and its statements in order, each with its decision and outcome", async () => {
+    const { session, statements } = await audit().getSession({ id: alice.sessionId });
+    assert.deepEqual(
+      { ...session, startedAt: undefined, endedAt: undefined },
+      {
+        id: alice.sessionId,
+        identityId: 'key-alice',
+        identityName: 'alice',
+        identityKind: 'human',
+        target: 'billing',
+        clientAddress: '10.0.3.7:51422',
+        applicationName: 'psql',
+        protocol: 'postgres',
+        credentialLeaseId: '019a9d7e-0000-7000-8000-000000000001',
+        startedAt: undefined,
+        endedAt: undefined,
+        endReason: 'client terminated',
+        statementCount: 4,
+        lastSequence: alice.events.length,
+      },
+    );
+    const startedMs = Date.parse(alice.events[0]!.time);
+    assert.deepEqual(session!.startedAt, { seconds: Math.floor(startedMs / 1000), nanos: (startedMs % 1000) * 1_000_000 });
+    assert.ok(session!.endedAt, 'an ended session has its end time');
+    assert.deepEqual(
+      statements.map((s) => [s.sequence, s.statementId, s.maskedText, s.protocol, s.parameterCount, s.effect, s.rule, s.completed, s.executed, s.commandTag, s.rowCount, s.sqlstate, s.error]),
+      [
+        [1, 'a1', 'BEGIN', 'simple', 0, 'allow', 'read-only', true, true, 'BEGIN', 0, '', ''],
+        [2, 'a2', 'SELECT id, total FROM invoices WHERE id = $1', 'extended', 1, 'allow', 'read-only', true, true, 'SELECT 1', 1, '', ''],
+        [3, 'a3', 'DELETE FROM invoices', 'simple', 0, 'deny', 'no-deletes', true, true, '', 0, '42501', 'deleting invoices is not allowed'],
+        [4, 'a4', 'SELECT 1', 'simple', 0, 'allow', 'read-only', true, false, '', 0, '', ''],
+      ],
+    );
+    assert.equal(statements[2]!.reason, 'deleting invoices is not allowed');
+    assert.equal(statements[3]!.inMultiStatement, true);
+    assert.equal(statements[0]!.policyVersion, 'builtin-1');
+    assert.ok(statements.every((s) => s.at && s.completedAt));
+
+    const open = await audit().getSession({ id: agentOpen.sessionId });
+    assert.ok(!open.session!.endedAt, 'an open session has no end time');
+    assert.equal(open.session!.endReason, '');
+    assert.deepEqual(open.statements.map((s) => [s.sequence, s.maskedText, s.completed]), [
+      [1, 'SELECT count(*) FROM invoices', true],
+      [2, 'SELECT pg_sleep(600)', false],
+    ]);
+  });
+
+  it('skips an event type it does not know and still applies the events after it', async () => {
+    const { statements } = await audit().getSession({ id: agentReporting.sessionId });
+    assert.deepEqual(statements.map((s) => [s.maskedText, s.commandTag]), [['SELECT 42', 'SELECT 1']]);
+    assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="skipped"'), 1);
+    assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), knownEventCount);
+  });
+
+  it('answers NOT_FOUND for an unknown session, INVALID_ARGUMENT for none, UNIMPLEMENTED for verification', async () => {
+    await assert.rejects(audit().getSession({ id: 'nope' }), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'; run `tracegate sessions list`/));
+    await assert.rejects(audit().getSession({ id: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^id is required/));
+    await assert.rejects(audit().verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNIMPLEMENTED, /not available yet/));
+  });
+
+  it('gives every event one effect when the log delivers it again (a restart with the group reset to the beginning)', async () => {
+    const projected = await projectionRows(db);
+    await stop();
+    const reset = await db.query(`DELETE FROM tracegate_log.consumer_offsets WHERE consumer_group LIKE 'audit-projection.%'`);
+    assert.ok((reset.rowCount ?? 0) >= 1, 'the projection had committed a position');
+    await start();
+    // Every known event comes again and is recognised as already applied.
+    await expectEventually(async () => assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="duplicate"'), knownEventCount), {
+      description: 'every event redelivered',
+    });
+    assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), 0);
+    assert.deepEqual(await projectionRows(db), projected);
+    const { rows } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM audit.statements`);
+    assert.equal(Number(rows[0]!.n), 7);
+  });
+
+  it('rebuilds the same projection from the log after the audit schema is dropped', async () => {
+    const projected = await projectionRows(db);
+    assert.equal(projected.sessions.length, 3);
+    await stop();
+    await db.query(`DROP SCHEMA audit CASCADE`);
+    await start();
+    await expectEventually(async () => assert.deepEqual(await projectionRows(db), projected), { description: 'the rebuilt projection to equal the live one' });
+    // Events appended after the rebuild keep flowing in.
+    const late = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:20:00Z')).started({ identityName: 'bob', target: 'billing' }).ended();
+    await proc!.eventLog.append(late.records());
+    await expectEventually(async () => {
+      const { sessions } = await audit().listSessions({ target: '', identityId: '', identityName: 'bob', limit: 0 });
+      assert.deepEqual(sessions.map((s) => s.id), [late.sessionId]);
+    });
+  });
+});
