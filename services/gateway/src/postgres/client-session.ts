@@ -41,7 +41,7 @@ export interface SessionDependencies {
 
 interface PreparedStatement {
   readonly context: StatementContext;
-  readonly decision: StatementDecision;
+  readonly decision: StatementDecision | undefined;
   /** Set for a denied statement: the record of its refusal, which its executions answer to. */
   readonly deniedStatementId: string | undefined;
 }
@@ -394,7 +394,16 @@ export class ClientSession {
   }
 
   private async relayParse(message: ParseMessage): Promise<void> {
-    const [statement] = splitStatements(message.text);
+    const statements = splitStatements(message.text);
+    const [statement] = statements;
+    if (statements.length === 0) {
+      // Only whitespace, comments or semicolons: nothing runs, and the target answers its
+      // executions with EmptyQueryResponse, as it does for an empty simple Query.
+      const context = this.context({ text: message.text, fingerprint: '', parsed: true, inMultiStatement: false, protocol: 'extended' });
+      this.prepared.set(message.statement, { context, decision: undefined, deniedStatementId: undefined });
+      this.sendUpstream(message);
+      return;
+    }
     const context = this.context({ text: statement?.text ?? message.text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
     const decision = await this.decide(context);
     this.currentBatchOpen = true;
@@ -429,7 +438,7 @@ export class ClientSession {
     let statementId = '';
     if (prepared?.deniedStatementId) {
       statementId = prepared.deniedStatementId;
-    } else if (prepared && portal) {
+    } else if (prepared?.decision && portal) {
       // Strict durability: this execution is in the log before the target runs it.
       statementId = randomUUID();
       await this.deps.recorder.statementRequested(this.id, statementId, prepared.context, prepared.decision, portal.parameterCount);
