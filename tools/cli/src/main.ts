@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { exitWithStartupError } from '@tracegate/runtime';
 import { keyCommand } from './commands/key.js';
+import { sessionsCommand } from './commands/sessions.js';
 import { targetCommand } from './commands/target.js';
 import { status } from './status.js';
 import { up } from './up.js';
@@ -15,6 +16,7 @@ commands:
   version    print the version
   target     register, list and remove targets (tracegate target help)
   key        create, list and revoke API keys (tracegate key help)
+  sessions   list recorded sessions and show one's statements (tracegate sessions help)
 
 Configuration comes from the environment; see the README.
 `;
@@ -33,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
       return targetCommand(rest);
     case 'key':
       return keyCommand(rest);
+    case 'sessions':
+      return sessionsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`tracegate ${version()} (node ${process.versions.node})\n`);

@@ -41,7 +41,8 @@ export function brokerConnection(environment: Record<string, string | undefined>
   };
 }
 
-function internalToken(environment: Record<string, string | undefined>): string {
+/** TRACEGATE_INTERNAL_TOKEN, or the file the all-in-one writes; every service-facing command presents it. */
+export function internalToken(environment: Record<string, string | undefined>): string {
   const fromEnv = environment.TRACEGATE_INTERNAL_TOKEN?.trim();
   if (fromEnv) return fromEnv;
   const file = path.join(path.resolve(environment.TRACEGATE_HOME ?? '.tracegate'), 'internal-token');

@@ -1,0 +1,158 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { auditService } from '@tracegate/audit';
+import { GatewaySessionScript } from '@tracegate/audit/domain/session-events.testing';
+import { startServices, type RunningProcess } from '@tracegate/runtime';
+import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+
+const BIN = fileURLToPath(new URL('../../bin/tracegate.js', import.meta.url));
+const TOKEN = randomBytes(32).toString('base64url');
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `tracegate …` as a user would: its own process, configured only by the environment given. */
+function tracegate(args: readonly string[], environment: Record<string, string>): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...environment } }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('tracegate sessions against a running audit service', () => {
+  let postgres: PostgresServer;
+  let proc: RunningProcess;
+  let home: string;
+  let cli: Record<string, string>;
+
+  const alice = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:00:00Z'))
+    .started({ identityId: 'key-alice', identityName: 'alice', identityKind: 'human', target: 'billing', applicationName: 'psql', clientAddress: '10.0.3.7:51422' })
+    .requested('a1', 'SELECT id,\n       total\n  FROM invoices')
+    .completed('a1', { commandTag: 'SELECT 2', rows: 2 })
+    .requested('a2', 'DELETE FROM invoices', { effect: 'deny', rule: 'no-deletes', reason: 'deleting invoices is not allowed' })
+    .completed('a2', { sqlstate: '42501', errorMessage: 'deleting invoices is not allowed' })
+    .requested('a3', 'SELECT 1', {}, { inMultiStatement: true })
+    .completed('a3', { executed: false })
+    .requested('a4', 'SELECT pg_sleep(600)')
+    .ended('client terminated');
+  const agent = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:30:00Z')).started({ identityName: 'ci-agent', target: 'reporting' });
+
+  before(async () => {
+    postgres = await startPostgres();
+    const grpcPort = String(await freePort());
+    proc = await startServices([auditService], {
+      component: 'tracegate cli test',
+      databaseUrl: await postgres.createDatabase(),
+      env: {
+        TRACEGATE_AUDIT_GRPC_PORT: grpcPort,
+        TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
+        TRACEGATE_INTERNAL_TOKEN: TOKEN,
+        TRACEGATE_LOG_LEVEL: 'silent',
+      },
+    });
+    home = await mkdtemp(path.join(tmpdir(), 'tracegate-cli-'));
+    cli = { TRACEGATE_AUDIT_GRPC_PORT: grpcPort, TRACEGATE_INTERNAL_TOKEN: TOKEN, TRACEGATE_HOME: home };
+    await proc.eventLog.append([...alice.records(), ...agent.records()]);
+  });
+
+  after(async () => {
+    await proc?.stop();
+    await postgres?.stop();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it('lists sessions newest first as a table, filtered by target or identity, and as JSON', async () => {
+    await expectEventually(
+      async () => {
+        const list = await tracegate(['sessions', 'list'], cli);
+        assert.equal(list.code, 0, list.stderr);
+        const [header, ...rows] = list.stdout.trimEnd().split('\n');
+        assert.match(header!, /^ID\s+IDENTITY\s+TARGET\s+STARTED\s+ENDED\s+STATEMENTS$/);
+        assert.equal(rows.length, 2);
+        assert.match(rows[0]!, new RegExp(`^${agent.sessionId}\\s+ci-agent\\s+reporting\\s+2026-11-22T01:30:00Z\\s+open\\s+0$`));
+        assert.match(rows[1]!, new RegExp(`^${alice.sessionId}\\s+alice\\s+billing\\s+2026-11-22T01:00:00Z\\s+2026-11-22T01:00:00Z\\s+4$`));
+      },
+      { description: 'both sessions projected and listed' },
+    );
+
+    const billing = await tracegate(['sessions', 'list', '--target', 'billing'], cli);
+    assert.deepEqual(billing.stdout.trimEnd().split('\n').slice(1).map((r) => r.split(/\s+/)[0]), [alice.sessionId]);
+    const agents = await tracegate(['sessions', 'list', '--identity', 'ci-agent', '--limit', '5'], cli);
+    assert.deepEqual(agents.stdout.trimEnd().split('\n').slice(1).map((r) => r.split(/\s+/)[0]), [agent.sessionId]);
+    const none = await tracegate(['sessions', 'list', '--identity', 'mallory'], cli);
+    assert.equal(none.code, 0);
+    assert.match(none.stdout, /^no sessions recorded matching these filters/);
+
+    const json = await tracegate(['sessions', 'list', '--json', '--limit', '1'], cli);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { sessions: { id: string; identityName: string; target: string; startedAt: string; endedAt?: string }[] };
+    assert.deepEqual(parsed.sessions.map((s) => [s.id, s.identityName, s.target, s.startedAt, s.endedAt]), [[agent.sessionId, 'ci-agent', 'reporting', '2026-11-22T01:30:00.005Z', undefined]]);
+  });
+
+  it("shows a session's facts, then each statement in order with its decision and outcome", async () => {
+    const show = await tracegate(['sessions', 'show', alice.sessionId], cli);
+    assert.equal(show.code, 0, show.stderr);
+    const [facts, statements] = show.stdout.split('\n\n');
+    assert.deepEqual(facts!.split('\n').map((l) => l.split(/\s{2,}/)), [
+      ['session', alice.sessionId],
+      ['identity', 'alice (human, key key-alice)'],
+      ['target', 'billing (postgres)'],
+      ['client', '10.0.3.7:51422 (psql)'],
+      ['lease', '019a9d7e-0000-7000-8000-000000000001'],
+      ['started', '2026-11-22T01:00:00Z'],
+      ['ended', '2026-11-22T01:00:00Z (client terminated)'],
+      ['statements', '4'],
+    ]);
+    assert.deepEqual(statements!.trimEnd().split('\n').map((l) => l.split(/\s{2,}/)), [
+      ['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'],
+      ['1', 'allow (read-only)', 'SELECT 2 (2 rows)', 'SELECT id, total FROM invoices'],
+      ['2', 'deny (no-deletes)', 'error 42501: deleting invoices is not allowed', 'DELETE FROM invoices'],
+      ['3', 'allow (read-only)', 'not run', 'SELECT 1'],
+      ['4', 'allow (read-only)', 'no outcome yet', 'SELECT pg_sleep(600)'],
+    ]);
+
+    const json = await tracegate(['sessions', 'show', alice.sessionId, '--json'], cli);
+    assert.equal(json.code, 0, json.stderr);
+    const parsed = JSON.parse(json.stdout) as { session: { id: string; endReason: string }; statements: { sequence: number; maskedText: string; effect: string; sqlstate?: string; completed?: boolean }[] };
+    assert.equal(parsed.session.endReason, 'client terminated');
+    assert.deepEqual(parsed.statements.map((s) => [s.sequence, s.effect, s.sqlstate ?? '', s.completed ?? false]), [
+      [1, 'allow', '', true],
+      [2, 'deny', '42501', true],
+      [3, 'allow', '', true],
+      [4, 'allow', '', false],
+    ]);
+    assert.equal(parsed.statements[0]!.maskedText, 'SELECT id,\n       total\n  FROM invoices', 'JSON keeps the text as recorded');
+  });
+
+  it('says what went wrong: an unknown session, a bad flag, a wrong token, no audit service', async () => {
+    const unknown = await tracegate(['sessions', 'show', 'nope'], cli);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^tracegate: no session has id 'nope'; run `tracegate sessions list`/);
+
+    const badLimit = await tracegate(['sessions', 'list', '--limit', 'lots'], cli);
+    assert.equal(badLimit.code, 2);
+    assert.match(badLimit.stderr, /--limit 'lots' is not a whole number from 1 to 1000[\s\S]*usage:/);
+    const noId = await tracegate(['sessions', 'show'], cli);
+    assert.equal(noId.code, 2);
+    assert.match(noId.stderr, /expected one session id, got none/);
+
+    const wrongToken = await tracegate(['sessions', 'list'], { ...cli, TRACEGATE_INTERNAL_TOKEN: `${TOKEN}x` });
+    assert.equal(wrongToken.code, 1);
+    assert.match(wrongToken.stderr, /needs the internal token .*it was wrong/);
+
+    const away = await tracegate(['sessions', 'list'], { ...cli, TRACEGATE_AUDIT_ADDRESS: `127.0.0.1:${await freePort()}` });
+    assert.equal(away.code, 1);
+    assert.match(away.stderr, /cannot reach the audit service at 127\.0\.0\.1:\d+ .*Set TRACEGATE_AUDIT_ADDRESS/);
+  });
+});

@@ -1,0 +1,157 @@
+import { parseArgs } from 'node:util';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
+import { grpcClient, type PromiseClient } from '@tracegate/runtime';
+import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
+
+export const SESSIONS_USAGE = `usage:
+  tracegate sessions list [--target T] [--identity NAME] [--limit N] [--json]
+      recorded sessions, newest first (at most 100 unless --limit says otherwise, up to 1000)
+  tracegate sessions show <id> [--json]
+      a session's facts, then every statement in order: its decision, its text and how it ended
+
+The audit service is at TRACEGATE_AUDIT_ADDRESS (default 127.0.0.1:7106); the internal token comes
+from TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
+`;
+
+interface AuditConnection {
+  readonly address: string;
+  readonly client: PromiseClient<auditV1.AuditServiceClient>;
+}
+
+/** TRACEGATE_AUDIT_ADDRESS, default 127.0.0.1:<TRACEGATE_AUDIT_GRPC_PORT or 7106>; the token as the broker commands find it. */
+function auditConnection(environment: Record<string, string | undefined>): AuditConnection {
+  const address = environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
+  const client = grpcClient<auditV1.AuditServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.AuditService', address, {
+    metadata: { 'x-tracegate-internal-token': internalToken(environment) },
+    deadlineMs: 15_000,
+  });
+  return { address, client };
+}
+
+/** Calls the audit service and turns a gRPC failure into a sentence for the terminal. */
+async function callAudit<T>(connection: AuditConnection, call: (client: AuditConnection['client']) => Promise<T>): Promise<T> {
+  try {
+    return await call(connection.client);
+  } catch (error) {
+    const grpc = error as Partial<ServiceError>;
+    if (typeof grpc.code !== 'number') throw error;
+    if (grpc.code === GrpcStatus.UNAVAILABLE || grpc.code === GrpcStatus.DEADLINE_EXCEEDED) {
+      throw new CommandError(
+        `cannot reach the audit service at ${connection.address} (${grpc.details || 'unavailable'}); is tracegate running? Set TRACEGATE_AUDIT_ADDRESS if it runs elsewhere`,
+      );
+    }
+    throw new CommandError(grpc.details || `the audit service answered ${GrpcStatus[grpc.code] ?? grpc.code}`);
+  } finally {
+    connection.client.close();
+  }
+}
+
+export function sessionsCommand(argv: readonly string[], environment: Record<string, string | undefined> = process.env): Promise<number> {
+  return runCommand(SESSIONS_USAGE, async () => {
+    const [sub, ...rest] = argv;
+    switch (sub) {
+      case 'list':
+        return list(rest, environment);
+      case 'show':
+        return show(rest, environment);
+      case undefined:
+      case 'help':
+      case '--help':
+        process.stdout.write(SESSIONS_USAGE);
+        return sub === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown sessions command '${sub}'`);
+    }
+  });
+}
+
+async function list(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values } = parseArgs({
+    args: [...args],
+    strict: true,
+    options: {
+      target: { type: 'string', default: '' },
+      identity: { type: 'string', default: '' },
+      limit: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const limit = values.limit === undefined ? 0 : Number(values.limit);
+  if (values.limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new UsageError(`--limit '${values.limit}' is not a whole number from 1 to 1000`);
+  const connection = auditConnection(environment);
+  const { sessions } = await callAudit(connection, (audit) => audit.listSessions({ target: values.target!, identityId: '', identityName: values.identity!, limit }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(auditV1.ListSessionsResponse.toJSON({ sessions: sessions.map(sessionForJson) }), null, 2)}\n`);
+    return 0;
+  }
+  if (sessions.length === 0) {
+    const filtered = values.target || values.identity ? ' matching these filters' : '';
+    process.stdout.write(`no sessions recorded${filtered}; sessions appear here once a client connects through the gateway\n`);
+    return 0;
+  }
+  const rows = sessions.map((s) => [s.id, s.identityName || s.identityId, s.target, isoOf(s.startedAt ?? undefined), s.endedAt ? isoOf(s.endedAt) : 'open', String(s.statementCount)]);
+  process.stdout.write(table(['ID', 'IDENTITY', 'TARGET', 'STARTED', 'ENDED', 'STATEMENTS'], rows));
+  return 0;
+}
+
+async function show(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new UsageError(`expected one session id, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  const id = positionals[0]!;
+  const connection = auditConnection(environment);
+  const { session, statements } = await callAudit(connection, (audit) => audit.getSession({ id }));
+  if (!session) throw new CommandError(`the audit service returned no session for '${id}'`);
+  if (values.json) {
+    const response = { session: sessionForJson(session), statements: statements.map(statementForJson) };
+    process.stdout.write(`${JSON.stringify(auditV1.GetSessionResponse.toJSON(response), null, 2)}\n`);
+    return 0;
+  }
+  const identity = [session.identityKind, session.identityId && session.identityId !== session.identityName ? `key ${session.identityId}` : ''].filter(Boolean).join(', ');
+  const facts: [string, string][] = [
+    ['session', session.id],
+    ['identity', `${session.identityName || session.identityId || '(unknown)'}${identity ? ` (${identity})` : ''}`],
+    ['target', `${session.target}${session.protocol ? ` (${session.protocol})` : ''}`],
+    ['client', `${session.clientAddress}${session.applicationName ? ` (${session.applicationName})` : ''}`],
+    ['lease', session.credentialLeaseId || '-'],
+    ['started', isoOf(session.startedAt ?? undefined)],
+    ['ended', session.endedAt ? `${isoOf(session.endedAt)}${session.endReason ? ` (${session.endReason})` : ''}` : 'open'],
+    ['statements', String(session.statementCount)],
+  ];
+  const width = Math.max(...facts.map(([k]) => k.length));
+  process.stdout.write(facts.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
+  if (statements.length > 0) {
+    process.stdout.write('\n');
+    process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), oneLine(s.maskedText)])));
+  }
+  return 0;
+}
+
+/** `allow (read-only)`, `deny (no-deletes)`; `undecided` if no decision was recorded. */
+export function decisionOf(s: auditV1.Statement): string {
+  if (!s.effect) return 'undecided';
+  return s.rule ? `${s.effect} (${s.rule})` : s.effect;
+}
+
+/** How a statement ended: its command tag and rows, or its error, or that it did not run. */
+export function outcomeOf(s: auditV1.Statement): string {
+  if (!s.completed) return 'no outcome yet';
+  if (!s.executed) return 'not run';
+  if (s.sqlstate || s.error) return `error ${s.sqlstate}${s.error ? `: ${oneLine(s.error)}` : ''}`.trim();
+  const rows = `${s.rowCount} row${s.rowCount === 1 ? '' : 's'}`;
+  return s.commandTag ? `${s.commandTag} (${rows})` : rows;
+}
+
+/** Statements keep their own line breaks in the record; one table row shows them as spaces. */
+function oneLine(text: string): string {
+  return text.replace(/\s+/g, ' ').trim();
+}
+
+// The gRPC loader gives unset message fields as null; ts-proto's JSON methods expect undefined.
+function sessionForJson(s: auditV1.Session): auditV1.Session {
+  return { ...s, startedAt: s.startedAt ?? undefined, endedAt: s.endedAt ?? undefined };
+}
+
+function statementForJson(s: auditV1.Statement): auditV1.Statement {
+  return { ...s, at: s.at ?? undefined, completedAt: s.completedAt ?? undefined };
+}
