@@ -39,11 +39,16 @@ export class RawClient {
   /** Connects, sends SSLRequest, and on 'S' completes a TLS handshake (any certificate). */
   static async connectTls(port: number, host = '127.0.0.1'): Promise<RawClient> {
     const client = await RawClient.connect(port, host);
-    client.send({ type: 'sslRequest' });
-    const answer = await client.readEncryptionAnswer();
-    if (answer !== 'S') throw new Error(`the server answered SSLRequest with '${answer}'`);
-    await client.startTls();
+    await client.upgradeToTls();
     return client;
+  }
+
+  /** Sends SSLRequest and, on 'S', completes a TLS handshake (any certificate). */
+  async upgradeToTls(): Promise<void> {
+    this.send({ type: 'sslRequest' });
+    const answer = await this.readEncryptionAnswer();
+    if (answer !== 'S') throw new Error(`the server answered SSLRequest with '${answer}'`);
+    await this.startTls();
   }
 
   private attach(socket: net.Socket): void {
