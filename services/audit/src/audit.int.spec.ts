@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, status as GrpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
 import pg from 'pg';
-import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
+import { auditV1, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 import { auditService } from './audit.definition.js';
@@ -199,6 +200,23 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     await assert.rejects(audit().getSession({ id: 'nope' }), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'; run `tracegate sessions list`/));
     await assert.rejects(audit().getSession({ id: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^id is required/));
     await assert.rejects(audit().verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNIMPLEMENTED, /not available yet/));
+    // ReplaySession streams, which the promise client does not do: call it raw.
+    const root = loadPackageDefinition(loadSync(SERVICE_PROTOS.audit.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })) as unknown as {
+      tracegate: { audit: { v1: { AuditService: new (address: string, creds: unknown) => { replaySession(request: unknown, metadata: Metadata): ClientReadableStream<unknown>; close(): void } } } };
+    };
+    const raw = new root.tracegate.audit.v1.AuditService(address(), credentials.createInsecure());
+    const metadata = new Metadata();
+    metadata.set('x-tracegate-internal-token', TOKEN);
+    try {
+      const failure = await new Promise<ServiceError>((resolve, reject) => {
+        const stream = raw.replaySession({ id: alice.sessionId, realTime: false }, metadata);
+        stream.on('data', () => reject(new Error('replay streamed a statement; it is not implemented yet')));
+        stream.on('error', (error: ServiceError) => resolve(error));
+      });
+      grpcError(GrpcStatus.UNIMPLEMENTED, /session replay is not available yet/)(failure);
+    } finally {
+      raw.close();
+    }
   });
 
   it('gives every event one effect when the log delivers it again (a restart with the group reset to the beginning)', async () => {
