@@ -96,7 +96,7 @@ export interface GatewayFixture {
   /** A node-postgres client connected through the gateway over TLS. */
   client(config?: Omit<pg.ClientConfig, 'connectionString' | 'ssl'>): Promise<pg.Client>;
   /** A node-postgres client connected to the target directly. */
-  direct(): Promise<pg.Client>;
+  direct(config?: Omit<pg.ClientConfig, 'connectionString'>): Promise<pg.Client>;
   /** Runs psql through the gateway with `-X -At -v ON_ERROR_STOP=0`; never rejects. */
   psql(args: readonly string[], options?: { key?: string; input?: string }): Promise<ProcessResult>;
   close(): Promise<void>;
@@ -181,8 +181,8 @@ export async function startGatewayFixture(server: TargetServer, options: Gateway
       await c.connect();
       return c;
     },
-    async direct() {
-      const c = new pg.Client({ connectionString: targetUrl.toString() });
+    async direct(config = {}) {
+      const c = new pg.Client({ ...config, connectionString: targetUrl.toString() });
       await c.connect();
       return c;
     },
