@@ -1,4 +1,5 @@
 import { GENESIS, headOf, sealEvent, TOPICS, type ChainHead, type EventLog, type LogRecord } from '@tracegate/events';
+import { gatewayV1 } from '@tracegate/contracts';
 import type { Logger } from '@tracegate/runtime';
 import type { SessionFacts, SessionRecorder, StatementCompletion, StatementContext, StatementDecision } from './ports.js';
 
@@ -58,7 +59,8 @@ export class EventSessionRecorder implements SessionRecorder {
     this.timers.set(sessionId, timer);
   }
 
-  private seal(sessionId: string, event: string, data: Record<string, unknown>) {
+  /** `data` is the proto3 JSON form of the event's payload message (proto/tracegate/gateway/v1). */
+  private seal(sessionId: string, event: string, data: unknown) {
     const sealed = sealEvent({ type: `dev.tracegate.session.${event}.v1`, subject: sessionId, source: SOURCE, data }, this.heads.get(sessionId) ?? GENESIS);
     this.heads.set(sessionId, headOf(sealed));
     return { topic: TOPICS.sessions.name, key: sessionId, event: sealed };
@@ -66,7 +68,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   async sessionStarted(facts: SessionFacts): Promise<void> {
     await this.log.append([
-      this.seal(facts.sessionId, 'started', {
+      this.seal(facts.sessionId, 'started', gatewayV1.SessionStarted.toJSON({
         identityId: facts.identity.id,
         identityName: facts.identity.name,
         identityKind: facts.identity.kind,
@@ -76,14 +78,14 @@ export class EventSessionRecorder implements SessionRecorder {
         applicationName: facts.applicationName,
         protocol: 'postgres',
         credentialLeaseId: facts.leaseId,
-      }),
+      })),
     ]);
   }
 
   async statementRequested(sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
     // One append, so the request and its decision are acknowledged together before the statement runs.
     const written = this.log.append(this.withUnsent(sessionId, [
-      this.seal(sessionId, 'statement_requested', {
+      this.seal(sessionId, 'statement_requested', gatewayV1.StatementRequested.toJSON({
         statementId,
         // Masking of statement text and parameter values comes with the masking engine; until
         // then parameter values are not recorded at all, only their count.
@@ -92,15 +94,15 @@ export class EventSessionRecorder implements SessionRecorder {
         protocol: statement.protocol,
         inMultiStatement: statement.inMultiStatement,
         parameterCount,
-      }),
-      this.seal(sessionId, 'statement_decided', {
+      })),
+      this.seal(sessionId, 'statement_decided', gatewayV1.StatementDecided.toJSON({
         statementId,
         effect: decision.effect,
         rule: decision.rule,
         reason: decision.reason,
         policyVersion: decision.policyVersion,
         maskingProfile: decision.maskingProfile,
-      }),
+      })),
     ]));
     if (this.durability === 'strict') {
       await written;
@@ -114,7 +116,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
     // Sealed now, so the chain keeps the order things happened in; written with the next append.
-    const record = this.seal(sessionId, 'statement_completed', { statementId, ...completion });
+    const record = this.seal(sessionId, 'statement_completed', gatewayV1.StatementCompleted.toJSON({ statementId, ...completion, durationMs: Math.round(completion.durationMs) }));
     const pending = this.unsent.get(sessionId);
     if (pending) pending.push(record);
     else this.unsent.set(sessionId, [record]);
@@ -123,7 +125,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   async sessionEnded(sessionId: string, reason: string): Promise<void> {
     try {
-      await this.log.append(this.withUnsent(sessionId, [this.seal(sessionId, 'ended', { reason })]));
+      await this.log.append(this.withUnsent(sessionId, [this.seal(sessionId, 'ended', gatewayV1.SessionEnded.toJSON({ reason }))]));
     } finally {
       this.heads.delete(sessionId);
     }
