@@ -10,24 +10,46 @@ export const protobufPackage = "tracegate.gateway.v1";
 
 export const protobufFileName = "tracegate/gateway/v1/events.proto";
 
+/** dev.tracegate.session.started.v1: a client authenticated and the gateway logged in to the target. */
 export interface SessionStarted {
   identityId: string;
+  identityName: string;
+  /** agent | human | service */
   identityKind: string;
+  identityGroups: string[];
   target: string;
+  /** host:port the client connected from. */
   clientAddress: string;
+  applicationName: string;
+  /** postgres | ssh */
   protocol: string;
+  /** The broker's lease of the credential the gateway logged in with; never the credential. */
   credentialLeaseId: string;
 }
 
+/**
+ * dev.tracegate.session.statement_requested.v1: written (and, in strict durability,
+ * acknowledged) before the statement reaches the target.
+ */
 export interface StatementRequested {
-  maskedText: string;
+  statementId: string;
+  /**
+   * The statement as the policy saw it. Masked once the masking engine exists; until then
+   * parameter values are not recorded at all, only their count.
+   */
+  text: string;
+  /** libpg_query fingerprint: equal for statements that differ only in constants. */
   fingerprint: string;
-  maskedParameters: string[];
-  traceId: string;
-  traceparent: string;
+  /** simple | extended | function-call */
+  protocol: string;
+  inMultiStatement: boolean;
+  parameterCount: number;
 }
 
+/** dev.tracegate.session.statement_decided.v1: the policy's decision, in the same write as the request. */
 export interface StatementDecided {
+  statementId: string;
+  /** allow | deny | review */
   effect: string;
   rule: string;
   reason: string;
@@ -35,15 +57,21 @@ export interface StatementDecided {
   maskingProfile: string;
 }
 
+/** dev.tracegate.session.statement_completed.v1: what the target answered. */
 export interface StatementCompleted {
-  rowCount: number;
+  statementId: string;
+  /** CommandComplete's tag, e.g. "SELECT 3". */
   commandTag: string;
-  errorSqlstate: string;
+  rows: number;
+  durationMs: number;
+  /** Set when the target answered with an error. */
+  sqlstate: string;
   errorMessage: string;
-  /** SHA-256 of the whole masked response, however much of it was recorded. */
-  responseDigest: string;
+  /** False when the target skipped it after an earlier error in the same batch. */
+  executed: boolean;
 }
 
+/** dev.tracegate.session.ended.v1 */
 export interface SessionEnded {
   reason: string;
 }
@@ -58,16 +86,31 @@ export const SessionStarted: MessageFns<SessionStarted> = {
         : isSet(object.identity_id)
         ? globalThis.String(object.identity_id)
         : "",
+      identityName: isSet(object.identityName)
+        ? globalThis.String(object.identityName)
+        : isSet(object.identity_name)
+        ? globalThis.String(object.identity_name)
+        : "",
       identityKind: isSet(object.identityKind)
         ? globalThis.String(object.identityKind)
         : isSet(object.identity_kind)
         ? globalThis.String(object.identity_kind)
         : "",
+      identityGroups: globalThis.Array.isArray(object?.identityGroups)
+        ? object.identityGroups.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.identity_groups)
+        ? object.identity_groups.map((e: any) => globalThis.String(e))
+        : [],
       target: isSet(object.target) ? globalThis.String(object.target) : "",
       clientAddress: isSet(object.clientAddress)
         ? globalThis.String(object.clientAddress)
         : isSet(object.client_address)
         ? globalThis.String(object.client_address)
+        : "",
+      applicationName: isSet(object.applicationName)
+        ? globalThis.String(object.applicationName)
+        : isSet(object.application_name)
+        ? globalThis.String(object.application_name)
         : "",
       protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
       credentialLeaseId: isSet(object.credentialLeaseId)
@@ -83,14 +126,23 @@ export const SessionStarted: MessageFns<SessionStarted> = {
     if (message.identityId !== "") {
       obj.identityId = message.identityId;
     }
+    if (message.identityName !== "") {
+      obj.identityName = message.identityName;
+    }
     if (message.identityKind !== "") {
       obj.identityKind = message.identityKind;
+    }
+    if (message.identityGroups?.length) {
+      obj.identityGroups = message.identityGroups;
     }
     if (message.target !== "") {
       obj.target = message.target;
     }
     if (message.clientAddress !== "") {
       obj.clientAddress = message.clientAddress;
+    }
+    if (message.applicationName !== "") {
+      obj.applicationName = message.applicationName;
     }
     if (message.protocol !== "") {
       obj.protocol = message.protocol;
@@ -105,42 +157,46 @@ export const SessionStarted: MessageFns<SessionStarted> = {
 export const StatementRequested: MessageFns<StatementRequested> = {
   fromJSON(object: any): StatementRequested {
     return {
-      maskedText: isSet(object.maskedText)
-        ? globalThis.String(object.maskedText)
-        : isSet(object.masked_text)
-        ? globalThis.String(object.masked_text)
+      statementId: isSet(object.statementId)
+        ? globalThis.String(object.statementId)
+        : isSet(object.statement_id)
+        ? globalThis.String(object.statement_id)
         : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
       fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
-      maskedParameters: globalThis.Array.isArray(object?.maskedParameters)
-        ? object.maskedParameters.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.masked_parameters)
-        ? object.masked_parameters.map((e: any) => globalThis.String(e))
-        : [],
-      traceId: isSet(object.traceId)
-        ? globalThis.String(object.traceId)
-        : isSet(object.trace_id)
-        ? globalThis.String(object.trace_id)
-        : "",
-      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      protocol: isSet(object.protocol) ? globalThis.String(object.protocol) : "",
+      inMultiStatement: isSet(object.inMultiStatement)
+        ? globalThis.Boolean(object.inMultiStatement)
+        : isSet(object.in_multi_statement)
+        ? globalThis.Boolean(object.in_multi_statement)
+        : false,
+      parameterCount: isSet(object.parameterCount)
+        ? globalThis.Number(object.parameterCount)
+        : isSet(object.parameter_count)
+        ? globalThis.Number(object.parameter_count)
+        : 0,
     };
   },
 
   toJSON(message: StatementRequested): unknown {
     const obj: any = {};
-    if (message.maskedText !== "") {
-      obj.maskedText = message.maskedText;
+    if (message.statementId !== "") {
+      obj.statementId = message.statementId;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
     }
     if (message.fingerprint !== "") {
       obj.fingerprint = message.fingerprint;
     }
-    if (message.maskedParameters?.length) {
-      obj.maskedParameters = message.maskedParameters;
+    if (message.protocol !== "") {
+      obj.protocol = message.protocol;
     }
-    if (message.traceId !== "") {
-      obj.traceId = message.traceId;
+    if (message.inMultiStatement !== false) {
+      obj.inMultiStatement = message.inMultiStatement;
     }
-    if (message.traceparent !== "") {
-      obj.traceparent = message.traceparent;
+    if (message.parameterCount !== 0) {
+      obj.parameterCount = Math.round(message.parameterCount);
     }
     return obj;
   },
@@ -149,6 +205,11 @@ export const StatementRequested: MessageFns<StatementRequested> = {
 export const StatementDecided: MessageFns<StatementDecided> = {
   fromJSON(object: any): StatementDecided {
     return {
+      statementId: isSet(object.statementId)
+        ? globalThis.String(object.statementId)
+        : isSet(object.statement_id)
+        ? globalThis.String(object.statement_id)
+        : "",
       effect: isSet(object.effect) ? globalThis.String(object.effect) : "",
       rule: isSet(object.rule) ? globalThis.String(object.rule) : "",
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
@@ -167,6 +228,9 @@ export const StatementDecided: MessageFns<StatementDecided> = {
 
   toJSON(message: StatementDecided): unknown {
     const obj: any = {};
+    if (message.statementId !== "") {
+      obj.statementId = message.statementId;
+    }
     if (message.effect !== "") {
       obj.effect = message.effect;
     }
@@ -189,50 +253,54 @@ export const StatementDecided: MessageFns<StatementDecided> = {
 export const StatementCompleted: MessageFns<StatementCompleted> = {
   fromJSON(object: any): StatementCompleted {
     return {
-      rowCount: isSet(object.rowCount)
-        ? globalThis.Number(object.rowCount)
-        : isSet(object.row_count)
-        ? globalThis.Number(object.row_count)
-        : 0,
+      statementId: isSet(object.statementId)
+        ? globalThis.String(object.statementId)
+        : isSet(object.statement_id)
+        ? globalThis.String(object.statement_id)
+        : "",
       commandTag: isSet(object.commandTag)
         ? globalThis.String(object.commandTag)
         : isSet(object.command_tag)
         ? globalThis.String(object.command_tag)
         : "",
-      errorSqlstate: isSet(object.errorSqlstate)
-        ? globalThis.String(object.errorSqlstate)
-        : isSet(object.error_sqlstate)
-        ? globalThis.String(object.error_sqlstate)
-        : "",
+      rows: isSet(object.rows) ? globalThis.Number(object.rows) : 0,
+      durationMs: isSet(object.durationMs)
+        ? globalThis.Number(object.durationMs)
+        : isSet(object.duration_ms)
+        ? globalThis.Number(object.duration_ms)
+        : 0,
+      sqlstate: isSet(object.sqlstate) ? globalThis.String(object.sqlstate) : "",
       errorMessage: isSet(object.errorMessage)
         ? globalThis.String(object.errorMessage)
         : isSet(object.error_message)
         ? globalThis.String(object.error_message)
         : "",
-      responseDigest: isSet(object.responseDigest)
-        ? globalThis.String(object.responseDigest)
-        : isSet(object.response_digest)
-        ? globalThis.String(object.response_digest)
-        : "",
+      executed: isSet(object.executed) ? globalThis.Boolean(object.executed) : false,
     };
   },
 
   toJSON(message: StatementCompleted): unknown {
     const obj: any = {};
-    if (message.rowCount !== 0) {
-      obj.rowCount = Math.round(message.rowCount);
+    if (message.statementId !== "") {
+      obj.statementId = message.statementId;
     }
     if (message.commandTag !== "") {
       obj.commandTag = message.commandTag;
     }
-    if (message.errorSqlstate !== "") {
-      obj.errorSqlstate = message.errorSqlstate;
+    if (message.rows !== 0) {
+      obj.rows = Math.round(message.rows);
+    }
+    if (message.durationMs !== 0) {
+      obj.durationMs = Math.round(message.durationMs);
+    }
+    if (message.sqlstate !== "") {
+      obj.sqlstate = message.sqlstate;
     }
     if (message.errorMessage !== "") {
       obj.errorMessage = message.errorMessage;
     }
-    if (message.responseDigest !== "") {
-      obj.responseDigest = message.responseDigest;
+    if (message.executed !== false) {
+      obj.executed = message.executed;
     }
     return obj;
   },
