@@ -62,6 +62,8 @@ export const enum BackendType {
   DataRow = 0x44, // D
   EmptyQueryResponse = 0x49, // I
   PortalSuspended = 0x73, // s
+  ParseComplete = 0x31, // 1
+  CloseComplete = 0x33, // 3
   CopyInResponse = 0x47, // G
   CopyOutResponse = 0x48, // H
   CopyBothResponse = 0x57, // W

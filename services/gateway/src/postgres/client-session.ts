@@ -46,6 +46,22 @@ interface PreparedStatement {
   readonly deniedStatementId: string | undefined;
 }
 
+/**
+ * A Parse or Close sent to the target, until its reply shows whether it took effect: a Parse the
+ * target refuses (a duplicate name, a missing table) or skips (after an earlier error in its
+ * batch) leaves the old statement in force there, and so must it here.
+ */
+interface StatementChange {
+  /** The statement or portal name. */
+  readonly name: string;
+  /** The new statement (Parse), or undefined (Close). A portal Close changes no statement. */
+  readonly entry: PreparedStatement | undefined;
+  readonly kind: 'statement' | 'portal';
+  readonly batch: number;
+  readonly settled: Promise<void>;
+  settle(): void;
+}
+
 interface PendingCompletion {
   readonly statementId: string;
   readonly startedAt: number;
@@ -80,21 +96,23 @@ export class ClientSession {
   private leaseId = '';
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
-  private closing = false;
   private endReason = 'client disconnected';
 
   /**
-   * Prepared statements by name ('' unnamed) with the decision made when they were parsed. A
-   * denied one is replaced upstream by the denial statement, so its Binds carry no parameters.
+   * Prepared statements by name ('' unnamed) as the target has them — changed only when the
+   * target confirms a Parse (ParseComplete) or Close (CloseComplete) — with the decision made when
+   * they were parsed. A denied one is replaced upstream by the denial statement, so its Binds
+   * carry no parameters.
    */
   private readonly prepared = new Map<string, PreparedStatement>();
-  private readonly portals = new Map<string, { statement: string; parameterCount: number }>();
+  /** Parses and Closes sent, in order, not yet answered. */
+  private readonly statementChanges: StatementChange[] = [];
+  /** Portals by name, with the statement each was bound to (undefined: one the gateway never saw parsed). */
+  private readonly portals = new Map<string, { entry: PreparedStatement | undefined; parameterCount: number }>();
   private readonly pending: PendingCompletion[] = [];
   /** Batches whose ReadyForQuery is still due, in order. */
   private readonly openBatches: number[] = [];
   private batch = 0;
-  private currentBatchOpen = false;
-  private copyInProgress = false;
 
   constructor(
     socket: net.Socket,
@@ -340,13 +358,8 @@ export class ClientSession {
         this.close();
         return;
       case 'close':
-        if (message.target === 'S') this.prepared.delete(message.name);
-        else this.portals.delete(message.name);
-        this.sendUpstream(message);
-        return;
-      case 'copyDone':
-      case 'copyFail':
-        this.copyInProgress = false;
+        if (message.target === 'P') this.portals.delete(message.name);
+        this.expectStatementChange(message.target === 'S' ? 'statement' : 'portal', message.name, undefined);
         this.sendUpstream(message);
         return;
       default:
@@ -357,7 +370,29 @@ export class ClientSession {
   private closeBatch(): void {
     this.openBatches.push(this.batch);
     this.batch += 1;
-    this.currentBatchOpen = false;
+  }
+
+  private expectStatementChange(kind: StatementChange['kind'], name: string, entry: PreparedStatement | undefined): void {
+    let settle: () => void = () => undefined;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    this.statementChanges.push({ kind, name, entry, batch: this.batch, settled, settle });
+  }
+
+  /**
+   * The statement a Bind sent now will find on the target. A Parse or Close of the name earlier in
+   * this batch decides it (should that one fail, the Bind is skipped with it). Otherwise one still
+   * unanswered from an earlier batch is waited for: that batch's Sync has gone, so its answer is
+   * on the way, and whether it took effect is known only then.
+   */
+  private async statementForBind(name: string): Promise<PreparedStatement | undefined> {
+    for (let i = this.statementChanges.length - 1; i >= 0; i -= 1) {
+      const change = this.statementChanges[i]!;
+      if (change.kind !== 'statement' || change.name !== name) continue;
+      if (change.batch === this.batch) return change.entry;
+      await change.settled;
+      break;
+    }
+    return this.prepared.get(name);
   }
 
   private context(partial: Omit<StatementContext, 'identity' | 'target'>): StatementContext {
@@ -400,41 +435,39 @@ export class ClientSession {
       // Only whitespace, comments or semicolons: nothing runs, and the target answers its
       // executions with EmptyQueryResponse, as it does for an empty simple Query.
       const context = this.context({ text: message.text, fingerprint: '', parsed: true, inMultiStatement: false, protocol: 'extended' });
-      this.prepared.set(message.statement, { context, decision: undefined, deniedStatementId: undefined });
+      this.expectStatementChange('statement', message.statement, { context, decision: undefined, deniedStatementId: undefined });
       this.sendUpstream(message);
       return;
     }
     const context = this.context({ text: statement?.text ?? message.text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
     const decision = await this.decide(context);
-    this.currentBatchOpen = true;
     if (decision.effect === 'allow') {
       // Recorded when it runs: each Execute is one execution, with its own parameters.
-      this.prepared.set(message.statement, { context, decision, deniedStatementId: undefined });
+      this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId: undefined });
       this.sendUpstream(message);
       return;
     }
     // A refusal is recorded now, whether or not the client ever executes it.
     const deniedStatementId = randomUUID();
     await this.deps.recorder.statementRequested(this.id, deniedStatementId, context, decision, message.parameterTypes.length);
-    this.prepared.set(message.statement, { context, decision, deniedStatementId });
+    this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId });
     this.sendUpstream({ type: 'parse', statement: message.statement, text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason), parameterTypes: [] });
   }
 
-  private relayBind(message: BindMessage): Promise<void> {
-    this.portals.set(message.portal, { statement: message.statement, parameterCount: message.parameters.length });
-    this.currentBatchOpen = true;
-    if (this.prepared.get(message.statement)?.deniedStatementId) {
+  private async relayBind(message: BindMessage): Promise<void> {
+    const entry = await this.statementForBind(message.statement);
+    this.portals.set(message.portal, { entry, parameterCount: message.parameters.length });
+    if (entry?.deniedStatementId) {
       // The denial statement takes no parameters; executing it raises the policy's error.
       this.sendUpstream({ ...message, parameterFormats: [], parameters: [], resultFormats: [] });
     } else {
       this.sendUpstream(message);
     }
-    return Promise.resolve();
   }
 
   private async relayExecute(portalName: string, message: FrontendMessage & { type: 'execute' }): Promise<void> {
     const portal = this.portals.get(portalName);
-    const prepared = portal ? this.prepared.get(portal.statement) : undefined;
+    const prepared = portal?.entry;
     let statementId = '';
     if (prepared?.deniedStatementId) {
       statementId = prepared.deniedStatementId;
@@ -445,7 +478,6 @@ export class ClientSession {
     }
     // Without a known portal the target answers with its own error; nothing runs.
     this.pending.push({ statementId, startedAt: Date.now(), batch: this.batch, rows: 0 });
-    this.currentBatchOpen = true;
     this.sendUpstream(message);
   }
 
@@ -488,11 +520,23 @@ export class ClientSession {
         this.complete(head, { commandTag: '', rows: head.rows, sqlstate: fields.get('C') ?? '', errorMessage: fields.get('M') ?? '', executed: true });
         return;
       }
-      case BackendType.CopyInResponse:
-        this.copyInProgress = true;
+      case BackendType.ParseComplete:
+      case BackendType.CloseComplete: {
+        // Replies come in the order of the requests; a refused or skipped one gets none, and the
+        // rest of its batch is skipped too, so the oldest unanswered change is the one confirmed.
+        const change = this.statementChanges.shift();
+        if (!change) return;
+        if (change.kind === 'statement') {
+          if (change.entry) this.prepared.set(change.name, change.entry);
+          else this.prepared.delete(change.name);
+        }
+        change.settle();
         return;
+      }
       case BackendType.ReadyForQuery: {
         const batch = this.openBatches.shift();
+        // Parses and Closes of that batch still unanswered were refused or skipped.
+        while (batch !== undefined && this.statementChanges.length > 0 && this.statementChanges[0]!.batch <= batch) this.statementChanges.shift()!.settle();
         // Whatever of that batch got no reply was skipped after an error.
         while (this.pending.length > 0 && batch !== undefined && this.pending[0]!.batch <= batch) {
           this.complete(this.pending.shift()!, { commandTag: '', rows: 0, sqlstate: '', errorMessage: '', executed: false });
@@ -524,8 +568,8 @@ export class ClientSession {
     if (this.phase === 'closed') return;
     const wasRelaying = this.upstream !== undefined;
     this.phase = 'closed';
-    this.closing = true;
     this.deps.unregister(this);
+    for (const change of this.statementChanges.splice(0)) change.settle();
     if (this.upstream) {
       this.upstream.socket.removeAllListeners('close');
       this.upstream.socket.end(serializeFrontend({ type: 'terminate' }));

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startPostgres } from '@tracegate/test-harness';
+import type { FrontendMessage } from '../protocol/postgres/index.js';
+import { BackendType } from './backend-framer.js';
+import { AGENT, MemoryRecorder, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+import { RawClient, sqlstateOf, typesOf } from './testing/raw-client.js';
+
+// The gateway records each execution of a prepared statement with the statement's text and the
+// decision made for it. That record must name what the target actually runs: a Parse or Close
+// the target refused or skipped (after an earlier error in the batch) changes nothing there, so
+// it must change nothing in the gateway's view either — or a client could run one statement
+// while the audit trail shows another.
+
+const parse = (statement: string, text: string): FrontendMessage => ({ type: 'parse', statement, text, parameterTypes: [] });
+const bind = (statement: string, portal = ''): FrontendMessage => ({ type: 'bind', portal, statement, parameterFormats: [], parameters: [], resultFormats: [] });
+const execute = (portal = ''): FrontendMessage => ({ type: 'execute', portal, maxRows: 0 });
+const sync: FrontendMessage = { type: 'sync' };
+/** Fails at once, so the rest of its batch is skipped until Sync. */
+const failing: FrontendMessage = { type: 'execute', portal: 'no-such-portal', maxRows: 0 };
+
+describe('prepared statements: the gateway records what the target runs', () => {
+  let target: Awaited<ReturnType<typeof startPostgres>>;
+  let gateway: GatewayFixture;
+  const recorder = new MemoryRecorder();
+  let client: RawClient;
+
+  before(async () => {
+    target = await startPostgres();
+    gateway = await startGatewayFixture(target, { recorder });
+    client = await RawClient.connectTls(gateway.port);
+    await client.login({ user: AGENT.name, database: 'billing' }, AGENT.key);
+  });
+
+  after(async () => {
+    client?.end();
+    await client?.closed;
+    await gateway?.close();
+    await target?.stop();
+  });
+
+  /** Runs one batch and returns the text values of the DataRows it produced. */
+  const run = async (...messages: FrontendMessage[]) => {
+    client.send(...messages);
+    const reply = await client.untilReady();
+    const values = reply.filter((f) => f.type === BackendType.DataRow).map((f) => f.body.toString('utf8', 6));
+    return { reply, values };
+  };
+  const lastRecordedText = () => recorder.statements.at(-1)?.text;
+
+  it('a second Parse of a name the target refuses (42P05) leaves the first statement in force, and it is recorded as the first', async () => {
+    await run(parse('dup', "SELECT 'first-text'"), sync);
+    const refused = await run(parse('dup', "SELECT 'second-text'"), sync);
+    assert.equal(sqlstateOf(refused.reply[0]!), '42P05', 'the target refused the duplicate name');
+    const executed = await run(bind('dup'), execute(), sync);
+    assert.deepEqual(executed.values, ['first-text']);
+    assert.equal(lastRecordedText(), "SELECT 'first-text'");
+  });
+
+  it('a Parse skipped after an error in its batch does not replace the unnamed statement', async () => {
+    await run(parse('', "SELECT 'unnamed-first'"), sync);
+    const skipped = await run(failing, parse('', "SELECT 'unnamed-skipped'"), sync);
+    assert.equal(typesOf(skipped.reply), 'E Z');
+    const executed = await run(bind(''), execute(), sync);
+    assert.deepEqual(executed.values, ['unnamed-first']);
+    assert.equal(lastRecordedText(), "SELECT 'unnamed-first'");
+  });
+
+  it('a Close skipped after an error leaves the statement in force, and its executions are still recorded', async () => {
+    await run(parse('kept', "SELECT 'kept-text'"), sync);
+    await run(failing, { type: 'close', target: 'S', name: 'kept' }, sync);
+    const before = recorder.statements.length;
+    const executed = await run(bind('kept'), execute(), sync);
+    assert.deepEqual(executed.values, ['kept-text']);
+    assert.equal(recorder.statements.length, before + 1, 'the execution was recorded');
+    assert.equal(lastRecordedText(), "SELECT 'kept-text'");
+  });
+
+  it('a pipelined Parse, Bind and Execute in one batch, and a Bind in the next batch before the first is answered, see the new statement', async () => {
+    client.send(parse('piped', "SELECT 'piped-old'"), sync);
+    client.send(parse('', "SELECT 'never-mind'"), { type: 'close', target: 'S', name: 'piped' }, parse('piped', "SELECT 'piped-new'"), bind('piped'), execute(), sync, bind('piped', 'later'), execute('later'), sync);
+    const replies = [...(await client.untilReady()), ...(await client.untilReady()), ...(await client.untilReady())];
+    assert.equal(typesOf(replies), '1 Z 1 3 1 2 D C Z 2 D C Z');
+    const rows = replies.filter((f) => f.type === BackendType.DataRow).map((f) => f.body.toString('utf8', 6));
+    assert.deepEqual(rows, ['piped-new', 'piped-new']);
+    assert.deepEqual(recorder.statements.slice(-2).map((s) => [s.text, s.completion?.commandTag]), [
+      ["SELECT 'piped-new'", 'SELECT 1'],
+      ["SELECT 'piped-new'", 'SELECT 1'],
+    ]);
+  });
+});
