@@ -8,3 +8,4 @@ export * from './process-host.js';
 export * from './event-log-factory.js';
 export * from './grpc-client.js';
 export * from './self-signed-certificate.js';
+export * from './internal-token.js';

@@ -1,35 +1,23 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { Metadata } from '@grpc/grpc-js';
+import { InternalToken } from '@tracegate/runtime';
 import { BROKER_CONFIG, type BrokerConfig } from '../broker.config.js';
 import { BrokerError, BrokerErrorCode } from '../errors.js';
 
-/** The gRPC metadata key service-to-service callers (the gateway, the CLI) put the internal token in. */
-export const INTERNAL_TOKEN_METADATA = 'x-tracegate-internal-token';
+export { INTERNAL_TOKEN_METADATA } from '@tracegate/runtime';
 
-/** Admits only callers that present TRACEGATE_INTERNAL_TOKEN; compares in constant time. */
+/** Admits only callers that present TRACEGATE_INTERNAL_TOKEN (compared in constant time). */
 @Injectable()
 export class InternalTokenGuard implements CanActivate {
-  private readonly expected: Buffer;
+  private readonly token: InternalToken;
 
   constructor(@Inject(BROKER_CONFIG) config: BrokerConfig) {
-    this.expected = digest(config.internalToken);
+    this.token = new InternalToken(config.internalToken);
   }
 
   canActivate(context: ExecutionContext): boolean {
-    const metadata = context.switchToRpc().getContext<Metadata>();
-    const presented = metadata?.get(INTERNAL_TOKEN_METADATA)[0];
-    // Both sides are hashed to the same length first, so the comparison time does not depend on the token's length.
-    if (typeof presented !== 'string' || !timingSafeEqual(digest(presented), this.expected)) {
-      throw new BrokerError(
-        BrokerErrorCode.Unauthenticated,
-        `this call needs the broker's internal token in the gRPC metadata '${INTERNAL_TOKEN_METADATA}' (the value of TRACEGATE_INTERNAL_TOKEN); it was ${typeof presented === 'string' ? 'wrong' : 'missing'}`,
-      );
-    }
+    const problem = this.token.problem(context.switchToRpc().getContext<Metadata>(), 'broker');
+    if (problem) throw new BrokerError(BrokerErrorCode.Unauthenticated, problem);
     return true;
   }
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
 }

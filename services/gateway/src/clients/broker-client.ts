@@ -1,6 +1,6 @@
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { brokerV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, type PromiseClient } from '@tracegate/runtime';
+import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import type { ClientAuthenticator, CredentialBroker, CredentialLease, VerifiedIdentity } from '../postgres/ports.js';
 import type { TargetTls } from '../postgres/upstream-login.js';
 
@@ -16,7 +16,6 @@ const TLS: Record<number, TargetTls> = {
   [brokerV1.TlsMode.TLS_MODE_VERIFY_FULL]: 'verify-full',
 };
 
-export const INTERNAL_TOKEN_METADATA = 'x-tracegate-internal-token';
 
 /** The broker over gRPC: API-key authentication and credential leases. */
 export class BrokerClient implements ClientAuthenticator, CredentialBroker {

@@ -1,7 +1,7 @@
 import { credentials, loadPackageDefinition, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT, policyV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, type PromiseClient } from '@tracegate/runtime';
+import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import type { PolicyVersionSource } from '../postgres/decision-cache.js';
 import type { StatementContext, StatementDecision, StatementEffect, StatementJudge } from '../postgres/ports.js';
 
@@ -26,7 +26,7 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
     private readonly internalToken: string,
   ) {
     this.policy = grpcClient<policyV1.PolicyServiceClient>(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', address, {
-      metadata: { 'x-tracegate-internal-token': internalToken },
+      metadata: { [INTERNAL_TOKEN_METADATA]: internalToken },
       deadlineMs: 10_000,
     });
   }
@@ -50,7 +50,7 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
     const Service = (definition.tracegate as never as { policy: { v1: { PolicyService: new (a: string, c: unknown) => { watchPolicyVersions(r: object, m: Metadata): ClientReadableStream<policyV1.WatchPolicyVersionsResponse>; close(): void } } } }).policy.v1.PolicyService;
     const client = new Service(this.address, credentials.createInsecure());
     const metadata = new Metadata();
-    metadata.set('x-tracegate-internal-token', this.internalToken);
+    metadata.set(INTERNAL_TOKEN_METADATA, this.internalToken);
     const stream = client.watchPolicyVersions({}, metadata);
     let stopped = false;
     stream.on('data', (message: policyV1.WatchPolicyVersionsResponse) => onVersion(message.version));

@@ -5,7 +5,7 @@ import { SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, type PromiseClient } from '@tracegate/runtime';
 
 /** The metadata key the broker reads the internal token from. */
-const INTERNAL_TOKEN_METADATA = 'x-tracegate-internal-token';
+import { INTERNAL_TOKEN_METADATA } from '@tracegate/runtime';
 
 /** A command-line mistake: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {

@@ -149,7 +149,7 @@ describe('tracegate sessions against a running audit service', () => {
 
     const wrongToken = await tracegate(['sessions', 'list'], { ...cli, TRACEGATE_INTERNAL_TOKEN: `${TOKEN}x` });
     assert.equal(wrongToken.code, 1);
-    assert.match(wrongToken.stderr, /needs the internal token .*it was wrong/);
+    assert.match(wrongToken.stderr, /needs the audit's internal token .*it was wrong/);
 
     const away = await tracegate(['sessions', 'list'], { ...cli, TRACEGATE_AUDIT_ADDRESS: `127.0.0.1:${await freePort()}` });
     assert.equal(away.code, 1);

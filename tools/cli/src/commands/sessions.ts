@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, type PromiseClient } from '@tracegate/runtime';
+import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
 
 export const SESSIONS_USAGE = `usage:
@@ -23,7 +23,7 @@ interface AuditConnection {
 function auditConnection(environment: Record<string, string | undefined>): AuditConnection {
   const address = environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
   const client = grpcClient<auditV1.AuditServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.AuditService', address, {
-    metadata: { 'x-tracegate-internal-token': internalToken(environment) },
+    metadata: { [INTERNAL_TOKEN_METADATA]: internalToken(environment) },
     deadlineMs: 15_000,
   });
   return { address, client };
