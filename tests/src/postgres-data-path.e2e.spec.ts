@@ -105,6 +105,30 @@ describe('psql through tracegate on Kafka, every service real', () => {
     assert.match(result.stderr, /password authentication failed for tracegate identity "ci-agent"/);
   });
 
+  it('lists the sessions and shows a session\'s statements in order, each with its decision and outcome', async () => {
+    let agentSession: { id: string } | undefined;
+    await expectEventually(async () => {
+      const listed = await runTracegate(['sessions', 'list', '--identity', 'ci-agent', '--json'], environment);
+      assert.equal(listed.code, 0, listed.stderr);
+      const sessions = (JSON.parse(listed.stdout) as { sessions?: { id: string; statementCount?: number; endedAt?: unknown }[] }).sessions ?? [];
+      agentSession = sessions.find((s) => s.statementCount === 1 && s.endedAt);
+      assert.ok(sessions.length >= 2 && agentSession, `the agent's sessions are projected: ${listed.stdout}`);
+    });
+    const shown = await runTracegate(['sessions', 'list', '--identity', 'ci-agent'], environment);
+    assert.match(shown.stdout, /ci-agent\s+billing/);
+    // The DROP session: requested, denied, and answered with the policy's error.
+    const all = JSON.parse((await runTracegate(['sessions', 'list', '--identity', 'ci-agent', '--json'], environment)).stdout) as { sessions: { id: string }[] };
+    const details = await Promise.all(all.sessions.map(async (s) => (await runTracegate(['sessions', 'show', s.id], environment)).stdout));
+    const dropSession = details.find((d) => d.includes('DROP TABLE invoices'));
+    assert.ok(dropSession, details.join('\n---\n'));
+    assert.match(dropSession, /deny/);
+    assert.match(dropSession, /42501/);
+    const readSession = details.find((d) => d.includes('SELECT sum(amount) FROM invoices'));
+    assert.ok(readSession);
+    assert.match(readSession, /allow/);
+    assert.match(readSession, /SELECT 1/);
+  });
+
   it('writes the session to Kafka as CloudEvents a SIEM can read with kcat, hash-chained per session', async () => {
     let events: CloudEvent[] = [];
     await expectEventually(async () => {
