@@ -3,7 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { expectEventually, pollUntil, startPostgres } from '@tracegate/test-harness';
-import { PROTOCOL_3_2, serializeFrontend } from '../protocol/postgres/index.js';
+import { PROTOCOL_3_2, serializeFrontend, type FrontendMessage } from '../protocol/postgres/index.js';
 import { BackendType, readCString, readReportFields } from './backend-framer.js';
 import { AGENT, RuleJudge, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 import { describeError, RawClient, sqlstateOf, transactionStatus, typesOf } from './testing/raw-client.js';
@@ -214,6 +214,41 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
         assert.doesNotMatch(logged(), new RegExp(marker), `${marker} never reached the target`);
       }
     });
+
+    it('a denial inside a pipelined batch fails that batch where it stands: the INSERT before it is rolled back, the batch after it runs', async () => {
+      const client = await loggedIn();
+      try {
+        const p = (statement: string, text: string): FrontendMessage => ({ type: 'parse', statement, text, parameterTypes: [] });
+        const b = (statement: string, parameters: Buffer[] = []): FrontendMessage => ({ type: 'bind', portal: '', statement, parameterFormats: [], parameters, resultFormats: [] });
+        const e: FrontendMessage = { type: 'execute', portal: '', maxRows: 0 };
+        client.send(
+          p('ins', "INSERT INTO invoices VALUES (50, 5, 'pipelined')"),
+          b('ins'),
+          e,
+          p('del', 'DELETE FROM invoices WHERE id = $1'),
+          b('del', [Buffer.from('1')]),
+          e,
+          p('', "SELECT 'skipped-after-denial-marker'"),
+          b(''),
+          e,
+          { type: 'sync' },
+          p('', 'SELECT count(*) FROM invoices'),
+          b(''),
+          e,
+          { type: 'sync' },
+        );
+        const first = await client.untilReady();
+        assert.equal(typesOf(first), '1 2 C 1 2 E Z');
+        assert.equal(sqlstateOf(first[5]!), '42501');
+        assert.match(describeError(first[5]!), /agents may not delete or drop/);
+        const second = await client.untilReady();
+        assert.equal(typesOf(second), '1 2 D C Z');
+        assert.equal(second[2]!.body.toString('utf8', 6), '2', 'the INSERT was rolled back with the batch, and nothing was deleted');
+      } finally {
+        client.destroy();
+      }
+      assert.doesNotMatch(logged(), /skipped-after-denial-marker/, 'the statement after the denial never ran');
+    });
   });
 
   describe('resilience', () => {
@@ -253,6 +288,24 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
         },
       },
     ];
+
+    it('ends a session whose target backend is terminated, with the target\'s FATAL, and goes on serving', async () => {
+      const c = await gateway.client({ application_name: 'to-be-terminated' });
+      const ended = new Promise<Error>((resolve) => c.once('error', resolve));
+      const direct = await gateway.direct();
+      try {
+        const { rows } = await direct.query<{ ok: boolean }>("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'to-be-terminated'");
+        assert.deepEqual(rows, [{ ok: true }]);
+      } finally {
+        await direct.end();
+      }
+      const error = (await ended) as Error & { code?: string };
+      assert.equal(error.code, '57P01', error.message);
+      await c.end().catch(() => undefined);
+      const ok = await gateway.psql(['-c', 'SELECT 5']);
+      assert.equal(ok.stdout, '5\n');
+      await expectEventually(() => assert.equal(gateway.listener.sessionCount, 0));
+    });
 
     it('keeps a healthy psql session (with an open transaction) working while malformed connections come and go', async () => {
       const psql = PsqlSession.open(gateway.gatewayUrl());
