@@ -145,7 +145,20 @@ async function main() {
     env[`TRACEGATE_${def.name.toUpperCase()}_GRPC_PORT`] = String(await freePort());
     env[`TRACEGATE_${def.name.toUpperCase()}_METRICS_PORT`] = String(await freePort());
   }
-  const tracegate = await startServices(ALL_SERVICES, { component: 'tracegate-bench', databaseUrl: await target.createDatabase('tracegate'), env });
+  const tracegateDatabase = await target.createDatabase('tracegate');
+  const tracegate = await startServices(ALL_SERVICES, { component: 'tracegate-bench', databaseUrl: tracegateDatabase, env });
+  // A second gateway on the same services with async durability: the difference between the two
+  // is what waiting for the log costs; the difference to the bare pipe is what inspection costs.
+  const asyncEnv = {
+    ...env,
+    TRACEGATE_DURABILITY: 'async',
+    TRACEGATE_GATEWAY_GRPC_PORT: String(await freePort()),
+    TRACEGATE_GATEWAY_METRICS_PORT: String(await freePort()),
+    TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
+    TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`,
+    TRACEGATE_POLICY_ADDRESS: `127.0.0.1:${env.TRACEGATE_POLICY_GRPC_PORT}`,
+  };
+  const asyncGateway = await startServices([gatewayService], { component: 'tracegate-bench-async', databaseUrl: tracegateDatabase, env: asyncEnv });
   const metadata = { 'x-tracegate-internal-token': internalToken };
   const brokerAddress = `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`;
   const targets = grpcClient<brokerV1.TargetServiceClient>(SERVICE_PROTOS.broker.files[0], 'tracegate.broker.v1.TargetService', brokerAddress, { metadata });
@@ -163,6 +176,7 @@ async function main() {
   const paths = {
     direct: conn,
     tracegate: { ...conn, port: Number(env.TRACEGATE_GATEWAY_POSTGRES_PORT), user: 'bench-human', password: key.secret },
+    'tg-async': { ...conn, port: Number(asyncEnv.TRACEGATE_GATEWAY_POSTGRES_PORT), user: 'bench-human', password: key.secret },
     pgbouncer: { ...conn, port: bouncer.port },
     'node-pipe': { ...conn, port: pipe.port },
   };
@@ -176,6 +190,7 @@ async function main() {
   } finally {
     await bouncer.stop();
     await pipe.close();
+    await asyncGateway.stop();
     await tracegate.stop();
     await target.stop();
   }
@@ -198,7 +213,7 @@ function report(points: Point[]) {
   const md = [
     `# pgbench -S, ${SECONDS} s per point, ${machine.cpus} cores (${machine.model}), Node ${machine.node}`,
     '',
-    'tracegate: policy decision per statement and strict-durability events on (PostgreSQL event log), nothing masked, plaintext client connections (TLS off on every path).',
+    'tracegate: every statement decided by policy (decisions cached per policy version) and recorded on the event log (PostgreSQL, the all-in-one default), nothing masked; `tracegate` waits for the log before each statement runs (strict durability, the default), `tg-async` does not. Plaintext client connections on every path (TLS off), all on one 2-core machine with pgbench.',
     '',
     '| path | mode | clients | TPS | of direct | of PgBouncer | of bare pipe | mean µs | p99 µs | added mean µs |',
     '|---|---|---|---|---|---|---|---|---|---|',
