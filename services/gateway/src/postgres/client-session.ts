@@ -97,6 +97,8 @@ export class ClientSession {
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
   private endReason = 'client disconnected';
+  /** The target's own FATAL, already relayed: the client has its reason, and gets no second one. */
+  private targetFatal: string | undefined;
 
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
@@ -293,7 +295,11 @@ export class ClientSession {
       this.deps.logger.warn({ session: this.id, err: error.message }, 'target connection error');
     });
     upstream.on('close', () => {
-      if (this.phase !== 'closed') {
+      if (this.phase !== 'closed' && this.targetFatal !== undefined) {
+        // As PostgreSQL itself: one FATAL, then the connection closes.
+        this.endReason = `the target ended the session: ${this.targetFatal}`;
+        this.close();
+      } else if (this.phase !== 'closed') {
         this.endReason = 'the target closed the connection';
         this.fatal({ severity: 'FATAL', sqlstate: '08006', message: `target '${this.targetName}' closed the connection` });
       }
@@ -515,6 +521,8 @@ export class ClientSession {
       }
       case BackendType.ErrorResponse: {
         const fields = readReportFields(frame.body);
+        const severity = fields.get('V') ?? fields.get('S');
+        if (severity === 'FATAL' || severity === 'PANIC') this.targetFatal = `${fields.get('C') ?? ''} ${fields.get('M') ?? ''}`;
         const head = this.pending.shift();
         if (!head) return;
         this.complete(head, { commandTag: '', rows: head.rows, sqlstate: fields.get('C') ?? '', errorMessage: fields.get('M') ?? '', executed: true });

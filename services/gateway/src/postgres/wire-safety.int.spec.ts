@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import type pg from 'pg';
 import { expectEventually, pollUntil, startPostgres } from '@tracegate/test-harness';
 import { PROTOCOL_3_2, serializeFrontend, type FrontendMessage } from '../protocol/postgres/index.js';
 import { BackendType, readCString, readReportFields } from './backend-framer.js';
@@ -289,19 +290,28 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
       },
     ];
 
-    it('ends a session whose target backend is terminated, with the target\'s FATAL, and goes on serving', async () => {
-      const c = await gateway.client({ application_name: 'to-be-terminated' });
-      const ended = new Promise<Error>((resolve) => c.once('error', resolve));
-      const direct = await gateway.direct();
-      try {
-        const { rows } = await direct.query<{ ok: boolean }>("SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'to-be-terminated'");
-        assert.deepEqual(rows, [{ ok: true }]);
-      } finally {
-        await direct.end();
-      }
-      const error = (await ended) as Error & { code?: string };
-      assert.equal(error.code, '57P01', error.message);
-      await c.end().catch(() => undefined);
+    it('ends a session whose target backend is terminated with the target\'s one FATAL, as a direct session ends, and goes on serving', async () => {
+      /** Terminates the backend serving `c` and returns the errors node-postgres reported, in order. */
+      const terminate = async (c: pg.Client, name: string) => {
+        const errors: string[] = [];
+        c.on('error', (error: Error & { code?: string }) => errors.push(error.code ?? error.message));
+        const ended = new Promise<void>((resolve) => c.once('end', resolve));
+        const admin = await gateway.direct();
+        try {
+          const { rows } = await admin.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [name]);
+          assert.deepEqual(rows, [{ ok: true }]);
+        } finally {
+          await admin.end();
+        }
+        await ended;
+        return errors;
+      };
+      const viaTarget = await terminate(await gateway.direct({ application_name: 'terminated-direct' }), 'terminated-direct');
+      assert.equal(viaTarget[0], '57P01');
+      // A second FATAL from the gateway would reach a client that (reasonably) stopped listening
+      // for errors after the first, as an uncaught 'error' event.
+      const viaGateway = await terminate(await gateway.client({ application_name: 'terminated-through-gateway' }), 'terminated-through-gateway');
+      assert.deepEqual(viaGateway, viaTarget);
       const ok = await gateway.psql(['-c', 'SELECT 5']);
       assert.equal(ok.stdout, '5\n');
       await expectEventually(() => assert.equal(gateway.listener.sessionCount, 0));
