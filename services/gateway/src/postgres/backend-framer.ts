@@ -48,6 +48,13 @@ export class BackendFramer {
     }
     data = Buffer.alloc(0);
   }
+
+  /** The bytes of an incomplete message kept for the next chunk, handed over (the framer keeps none). */
+  takeRemainder(): Buffer {
+    const rest = this.pending ?? Buffer.alloc(0);
+    this.pending = undefined;
+    return rest;
+  }
 }
 
 /** Backend message type bytes the gateway acts on ("Message Formats"). */

@@ -308,6 +308,8 @@ export class ClientSession {
     for (const [name, value] of this.upstream.parameters) greeting.push(serializeBackend.parameterStatus(name, value));
     greeting.push(serializeBackend.backendKeyData(key.processId, key.secretKey), serializeBackend.readyForQuery('I'));
     this.socket.write(Buffer.concat(greeting));
+    if (this.upstream.afterLogin.length > 0) this.onUpstreamData(this.upstream.afterLogin);
+    upstream.resume();
     this.deps.logger.info({ session: this.id, identity: identity.name, target: this.targetName, client: this.clientAddress }, 'session started');
   }
 

@@ -11,7 +11,7 @@ import { runProgram, startGatewayFixture, type GatewayFixture } from './testing/
 // or pass for the real database. Each fake target below speaks just enough of the backend
 // protocol to get to its trick.
 
-type Trick = 'absurd-iterations' | 'bad-server-signature' | 'huge-length-at-login' | 'huge-length-after-login';
+type Trick = 'absurd-iterations' | 'bad-server-signature' | 'huge-length-at-login' | 'huge-length-after-login' | 'notice-right-after-login';
 
 const FAKE_PASSWORD = 'fake-target-password';
 
@@ -50,6 +50,7 @@ function startFakeTarget(trick: Trick): Promise<{ port: number; server: net.Serv
     const onMessage = (type: string, body: Buffer) => {
       if (type !== 'p') {
         if (type === 'Q' && trick === 'huge-length-after-login') socket.write(Buffer.concat([backendMessage('T', Buffer.from([0, 0])), hugeClaim('D')]));
+        if (type === 'Q' && trick === 'notice-right-after-login') socket.write(Buffer.concat([backendMessage('I', Buffer.alloc(0)), backendMessage('Z', Buffer.from('I'))]));
         return;
       }
       if (!serverFirst) {
@@ -87,11 +88,14 @@ function startFakeTarget(trick: Trick): Promise<{ port: number; server: net.Serv
           case 'huge-length-at-login':
             socket.write(hugeClaim('R'));
             break;
-          case 'huge-length-after-login': {
+          case 'huge-length-after-login':
+          case 'notice-right-after-login': {
             const key = Buffer.alloc(8);
             key.writeInt32BE(4242, 0);
             key.writeInt32BE(1, 4);
-            socket.write(Buffer.concat([authentication(0), backendMessage('K', key), backendMessage('Z', Buffer.from('I'))]));
+            // Not hostile, just legal: a server may say more right after ReadyForQuery, in the same packet.
+            const more = trick === 'notice-right-after-login' ? [backendMessage('N', Buffer.from('SNOTICE\0VNOTICE\0C00000\0Mhello from right after login\0\0'))] : [];
+            socket.write(Buffer.concat([authentication(0), backendMessage('K', key), backendMessage('Z', Buffer.from('I')), ...more]));
             break;
           }
         }
@@ -106,7 +110,7 @@ function startFakeTarget(trick: Trick): Promise<{ port: number; server: net.Serv
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ port: (server.address() as net.AddressInfo).port, server, connections: () => connections })));
 }
 
-const TRICKS: readonly Trick[] = ['absurd-iterations', 'bad-server-signature', 'huge-length-at-login', 'huge-length-after-login'];
+const TRICKS: readonly Trick[] = ['absurd-iterations', 'bad-server-signature', 'huge-length-at-login', 'huge-length-after-login', 'notice-right-after-login'];
 
 describe('a hostile target', () => {
   let target: Awaited<ReturnType<typeof startPostgres>>;
@@ -164,5 +168,11 @@ describe('a hostile target', () => {
     assert.doesNotMatch(result.stdout, /./, 'nothing of the bad reply reached the client as data');
     await stillServes();
     assert.equal(gateway.listener.sessionCount, 0, 'no session was left behind');
+  });
+
+  it('relays what a target sends right after ReadyForQuery in the same packet as the login (nothing is lost at the hand-over)', async () => {
+    const result = await psqlTo('notice-right-after-login', 'SELECT 1');
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /NOTICE: {2}hello from right after login/);
   });
 });

@@ -24,6 +24,11 @@ export interface UpstreamConnection {
   /** The target's BackendKeyData: what a CancelRequest must carry to reach this backend. */
   readonly processId: number;
   readonly secretKey: Buffer;
+  /**
+   * What the target sent after its ReadyForQuery in the same reads (a NoticeResponse, a
+   * ParameterStatus…): the session relays it first. The socket is paused until the session reads it.
+   */
+  readonly afterLogin: Buffer;
 }
 
 /**
@@ -115,9 +120,10 @@ export async function loginToTarget(
           const why = sqlstate.startsWith('28') ? 'it refused the brokered credential' : `it answered ${sqlstate}: ${fields.get('M') ?? ''}`;
           throw cannot(why, `${sqlstate} ${fields.get('M') ?? ''}`);
         }
-        case BackendType.ReadyForQuery:
-          frames.detach();
-          return { socket, parameters: reported, processId, secretKey };
+        case BackendType.ReadyForQuery: {
+          const afterLogin = frames.detach();
+          return { socket, parameters: reported, processId, secretKey, afterLogin };
+        }
         default:
           break; // NoticeResponse, NegotiateProtocolVersion: nothing to do at login
       }
@@ -198,11 +204,23 @@ class FrameReader {
     return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
   }
 
-  /** Hands the socket over to the session. A target says nothing after ReadyForQuery until asked. */
-  detach(): void {
+  /**
+   * Hands the socket over to the session, paused so nothing is read before the session listens,
+   * with the bytes that came after the last frame read (a target may send more right after
+   * ReadyForQuery, in the same packet).
+   */
+  detach(): Buffer {
+    this.socket.pause();
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);
+    const unread = this.queue.splice(0).map((frame) => {
+      const header = Buffer.alloc(5);
+      header[0] = frame.type;
+      header.writeInt32BE(frame.body.length + 4, 1);
+      return Buffer.concat([header, frame.body]);
+    });
+    return Buffer.concat([...unread, this.framer.takeRemainder()]);
   }
 
   private fail(error: Error) {
