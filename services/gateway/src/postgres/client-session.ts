@@ -123,7 +123,8 @@ export class ClientSession {
   ) {
     this.socket = socket;
     this.parser = new FrontendParser({ maxMessageLength: options.maxMessageLength });
-    this.upstreamFramer = new BackendFramer(options.maxMessageLength);
+    // Only these bodies are read (observe); rows and COPY data pass through unbuffered.
+    this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => type === BackendType.CommandComplete || type === BackendType.ErrorResponse);
     this.attachClient(socket);
   }
 

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BackendFramer, BackendFramingError, BackendType, type BackendFrame } from './backend-framer.js';
+
+function message(type: string, body: Buffer | string): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const header = Buffer.alloc(5);
+  header.write(type, 0, 'latin1');
+  header.writeInt32BE(bytes.length + 4, 1);
+  return Buffer.concat([header, bytes]);
+}
+
+const keepAll = () => true;
+const keepCommandComplete = (type: number) => type === BackendType.CommandComplete;
+
+function frame(framer: BackendFramer, chunks: readonly Buffer[]): { type: string; body: string }[] {
+  const out: { type: string; body: string }[] = [];
+  const collect = (f: BackendFrame) => out.push({ type: String.fromCharCode(f.type), body: f.body.toString('latin1') });
+  for (const chunk of chunks) framer.push(chunk, collect);
+  return out;
+}
+
+describe('backend framer', () => {
+  const stream = Buffer.concat([
+    message('T', 'row description'),
+    message('D', 'x'.repeat(300)),
+    message('C', 'SELECT 1\0'),
+    message('1', ''),
+    message('Z', 'I'),
+  ]);
+
+  it('frames messages the same however the bytes are split, every boundary and byte by byte', () => {
+    const whole = frame(new BackendFramer(1024, keepAll), [stream]);
+    assert.deepEqual(whole.map((f) => f.type), ['T', 'D', 'C', '1', 'Z']);
+    assert.equal(whole[1]!.body, 'x'.repeat(300));
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      assert.deepEqual(frame(new BackendFramer(1024, keepAll), [stream.subarray(0, cut), stream.subarray(cut)]), whole, `split at ${cut}`);
+    }
+    const bytes = [...stream].map((b) => Buffer.from([b]));
+    assert.deepEqual(frame(new BackendFramer(1024, keepAll), bytes), whole);
+  });
+
+  it('delivers skipped bodies empty, in order, once their last byte has passed', () => {
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      const frames = frame(new BackendFramer(1024, keepCommandComplete), [stream.subarray(0, cut), stream.subarray(cut)]);
+      assert.deepEqual(frames.map((f) => f.type), ['T', 'D', 'C', '1', 'Z'], `split at ${cut}`);
+      assert.equal(frames[2]!.body, 'SELECT 1\0');
+      if (cut > 5 + 15 + 5 && cut < 5 + 15 + 305) assert.equal(frames[1]!.body, '', 'the row was not reassembled');
+    }
+  });
+
+  it('holds nothing of a large row it skips, and a kept body only as it arrives', () => {
+    const row = message('D', Buffer.alloc(8 * 1024 * 1024, 7));
+    const skipping = new BackendFramer(64 * 1024 * 1024, keepCommandComplete);
+    const keeping = new BackendFramer(64 * 1024 * 1024, keepAll);
+    let delivered = 0;
+    for (let offset = 0; offset < row.length; offset += 65536) {
+      const chunk = row.subarray(offset, offset + 65536);
+      skipping.push(chunk, () => (delivered += 1));
+      assert.equal(skipping.bufferedBytes, 0);
+      keeping.push(chunk, (f) => assert.equal(f.body.length, 8 * 1024 * 1024));
+      assert.ok(keeping.bufferedBytes <= offset + 65536);
+    }
+    assert.equal(delivered, 1);
+    assert.equal(keeping.bufferedBytes, 0);
+  });
+
+  it('refuses a length claim over the limit, or under 4, at the header, before any body', () => {
+    const huge = Buffer.from([0x44, 0x7f, 0xff, 0xff, 0xff]);
+    assert.throws(() => new BackendFramer(1024).push(huge, () => undefined), (e: Error) => e instanceof BackendFramingError && /'D' claiming 2147483647 bytes \(the limit is 1024\)/.test(e.message));
+    const split = new BackendFramer(1024);
+    split.push(huge.subarray(0, 3), () => undefined);
+    assert.throws(() => split.push(huge.subarray(3), () => undefined), BackendFramingError);
+    assert.throws(() => new BackendFramer(1024).push(Buffer.from([0x5a, 0, 0, 0, 3]), () => undefined), /claiming 3 bytes/);
+    assert.throws(() => new BackendFramer(1024).push(Buffer.from([0x5a, 0xff, 0xff, 0xff, 0xff]), () => undefined), /claiming -1 bytes/);
+  });
+
+  it('hands over an incomplete message as the bytes it came in', () => {
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      const framer = new BackendFramer(1024, keepAll);
+      const seen: BackendFrame[] = [];
+      framer.push(stream.subarray(0, cut), (f) => seen.push({ type: f.type, body: Buffer.from(f.body) }));
+      const consumed = seen.reduce((n, f) => n + 5 + f.body.length, 0);
+      assert.deepEqual(framer.takeRemainder(), stream.subarray(consumed, cut), `split at ${cut}`);
+    }
+  });
+});
