@@ -24,7 +24,14 @@ export interface SessionOptions {
   readonly requireTls: boolean;
   readonly upstreamTimeoutMs: number;
   readonly maxMessageLength: number;
+  /**
+   * How long a client has from connecting to sending its password (PostgreSQL's
+   * authentication_timeout). Default 60 s. Without it, idle half-open connections pile up.
+   */
+  readonly startupTimeoutMs?: number;
 }
+
+const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
 
 export interface SessionDependencies {
   readonly authenticator: ClientAuthenticator;
@@ -99,6 +106,7 @@ export class ClientSession {
   private endReason = 'client disconnected';
   /** The target's own FATAL, already relayed: the client has its reason, and gets no second one. */
   private targetFatal: string | undefined;
+  private startupTimer: NodeJS.Timeout | undefined;
 
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
@@ -124,6 +132,16 @@ export class ClientSession {
     this.socket = socket;
     this.parser = new FrontendParser({ maxMessageLength: options.maxMessageLength });
     // Only these bodies are read (observe); rows and COPY data pass through unbuffered.
+    const startupTimeoutMs = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
+    this.startupTimer = setTimeout(() => {
+      this.endReason = 'start-up timed out';
+      this.fatal({
+        severity: 'FATAL',
+        sqlstate: '57014',
+        message: `canceling authentication due to timeout: start-up and the password must arrive within ${startupTimeoutMs} ms of connecting`,
+      });
+    }, startupTimeoutMs);
+    this.startupTimer.unref();
     this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => type === BackendType.CommandComplete || type === BackendType.ErrorResponse);
     this.attachClient(socket);
   }
@@ -184,6 +202,7 @@ export class ClientSession {
         this.socket.write(serializeBackend.encryptionAnswer('N'));
         return;
       case 'cancelRequest':
+        clearTimeout(this.startupTimer);
         void this.deps.cancel(message.processId, message.secretKey).finally(() => this.socket.destroy());
         this.phase = 'closed';
         return;
@@ -193,6 +212,7 @@ export class ClientSession {
       case 'passwordMessage':
         if (this.phase !== 'authenticating') return this.protocolError('a password message arrived outside authentication');
         this.phase = 'relaying'; // no further 'p' is accepted as a password
+        clearTimeout(this.startupTimer);
         this.enqueue(() => this.authenticate(message.password));
         return;
       case 'saslInitialResponse':
@@ -579,6 +599,7 @@ export class ClientSession {
     if (this.phase === 'closed') return;
     const wasRelaying = this.upstream !== undefined;
     this.phase = 'closed';
+    clearTimeout(this.startupTimer);
     this.deps.unregister(this);
     for (const change of this.statementChanges.splice(0)) change.settle();
     if (this.upstream) {

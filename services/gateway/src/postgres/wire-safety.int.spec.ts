@@ -15,6 +15,8 @@ import { describeError, RawClient, sqlstateOf, transactionStatus, typesOf } from
 
 const LOGIN = { user: AGENT.name, database: 'billing', application_name: 'wire-safety' };
 const FUNCTION_OID_PG_BACKEND_PID = 2026;
+/** Short, so the test of it is quick; long enough for any client here to log in. */
+const STARTUP_TIMEOUT_MS = 1500;
 
 /** A psql process kept open, asked one statement at a time. */
 class PsqlSession {
@@ -72,7 +74,7 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
 
   before(async () => {
     target = await startPostgres({ postgresFlags: ['-c', 'log_statement=all'], onLog: (line) => targetLog.push(line) });
-    gateway = await startGatewayFixture(target, { judge });
+    gateway = await startGatewayFixture(target, { judge, startupTimeoutMs: STARTUP_TIMEOUT_MS });
     const setup = await gateway.direct();
     await setup.query('CREATE TABLE invoices (id int PRIMARY KEY, amount numeric, note text)');
     await setup.query("INSERT INTO invoices VALUES (1, 10.5, 'first'), (2, 20, 'second')");
@@ -123,6 +125,30 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
         assert.ok(reply[1]!.body.includes('42'));
       } finally {
         client.destroy();
+      }
+    });
+
+    it('closes a connection that does not finish start-up in time (57014), before and after TLS, but never a session that logged in', async () => {
+      const silent = RawClient.connect(gateway.port).then((c) => c.untilClosed());
+      const afterTls = RawClient.connectTls(gateway.port).then((c) => c.untilClosed());
+      const noPassword = RawClient.connectTls(gateway.port).then((c) => {
+        c.send({ type: 'startupMessage', protocolVersion: { major: 3, minor: 0 }, parameters: new Map([['user', AGENT.name], ['database', 'billing']]) });
+        return c.untilClosed();
+      });
+      const idleSince = Date.now();
+      const idle = await loggedIn();
+      try {
+        const silentFrames = await silent;
+        assert.equal(typesOf(silentFrames), 'E');
+        assert.equal(sqlstateOf(silentFrames[0]!), '57014');
+        assert.match(describeError(silentFrames[0]!), /canceling authentication due to timeout/);
+        assert.equal(sqlstateOf((await afterTls)[0]!), '57014');
+        assert.equal(typesOf(await noPassword), 'R E', 'asked for the password, then timed out');
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, idleSince + STARTUP_TIMEOUT_MS + 300 - Date.now())));
+        idle.send({ type: 'query', text: 'SELECT 1' });
+        assert.equal(typesOf(await idle.untilReady()), 'T D C Z', 'an idle session outlives the start-up deadline');
+      } finally {
+        idle.destroy();
       }
     });
 

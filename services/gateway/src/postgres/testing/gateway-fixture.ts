@@ -83,6 +83,7 @@ export interface GatewayFixtureOptions {
   /** Further targets by name, e.g. a fake server; 'billing' is always the real database. */
   readonly targets?: ReadonlyMap<string, TargetEndpoint>;
   readonly upstreamTimeoutMs?: number;
+  readonly startupTimeoutMs?: number;
 }
 
 export interface GatewayFixture {
@@ -160,6 +161,7 @@ export async function startGatewayFixture(server: TargetServer, options: Gateway
       tls: tls.createSecureContext({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }),
       requireTls: options.requireTls ?? true,
       upstreamTimeoutMs: options.upstreamTimeoutMs ?? 10_000,
+      startupTimeoutMs: options.startupTimeoutMs,
       maxMessageLength: 64 * 1024 * 1024,
     },
     { authenticator, broker, judge: options.judge ?? new RuleJudge(), recorder: options.recorder ?? new MemoryRecorder() },
