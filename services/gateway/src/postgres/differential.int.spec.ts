@@ -135,6 +135,48 @@ const SCENARIOS: readonly Scenario[] = [
     steps: [{ send: [q("DO $$ BEGIN RAISE NOTICE 'differential notice %', 7; END $$")] }],
     expect: 'N C Z',
   },
+  {
+    name: 'a large result whose rows cross chunk boundaries',
+    steps: [{ send: [q("SELECT g, repeat(md5(g::text), 40) AS filler FROM generate_series(1, 3000) AS g")] }],
+    expect: ['T', ...Array<string>(3000).fill('D'), 'C', 'Z'].join(' '),
+  },
+  {
+    name: 'a constraint violation: every ErrorResponse field (detail, schema, table, constraint) as the target sends it',
+    steps: [{ send: [q("INSERT INTO diff_items VALUES (1, 'duplicate')")] }],
+    expect: 'E Z',
+  },
+  {
+    name: 'extended protocol inside a transaction block: statuses T, then E after an error, until ROLLBACK',
+    steps: [
+      { send: [parse('BEGIN'), bind(), execute(), sync] },
+      { send: [parse('SELECT 1 AS in_tx'), bind(), execute(), sync] },
+      { send: [parse('SELECT missing_column FROM diff_items'), bind(), execute(), sync] },
+      { send: [parse('SELECT 1'), bind(), execute(), sync] },
+      { send: [parse('ROLLBACK'), bind(), execute(), sync] },
+    ],
+    expect: '1 2 C Z 1 2 D C Z E Z E Z 1 2 C Z',
+  },
+  {
+    name: 'a suspended portal is gone after Sync ends its implicit transaction',
+    steps: [{ send: [parse('SELECT g FROM generate_series(1, 3) AS g'), bind('', 'short-lived'), execute('short-lived', 1), sync] }, { send: [execute('short-lived', 1), sync] }],
+    expect: '1 2 D s Z E Z',
+  },
+  {
+    name: 'a Bind with the wrong number of parameters, and Describe of a statement that does not exist',
+    steps: [{ send: [parse('SELECT $1::int AS one', 'one_param'), bind('one_param'), execute(), sync] }, { send: [describeS('no_such_statement'), sync] }],
+    expect: '1 E Z E Z',
+  },
+  {
+    name: 'COPY TO STDOUT and COPY FROM STDIN through the extended protocol',
+    steps: [
+      { send: [parse('COPY (SELECT id FROM diff_items ORDER BY id) TO STDOUT'), bind(), execute(), sync] },
+      { send: [q('BEGIN')] },
+      { send: [parse('COPY diff_items FROM STDIN'), bind(), execute(), { type: 'flush' }], until: { type: 'G' } },
+      { send: [{ type: 'copyData', data: Buffer.from('20\ttwenty\n') }, { type: 'copyDone' }, sync] },
+      { send: [q('ROLLBACK')] },
+    ],
+    expect: '1 2 H d d d c C Z C Z 1 2 G C Z C Z',
+  },
 ];
 
 /** Runs every step, returning what the server answered, message by message. */
