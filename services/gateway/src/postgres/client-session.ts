@@ -51,6 +51,12 @@ interface PreparedStatement {
   readonly decision: StatementDecision | undefined;
   /** Set for a denied statement: the record of its refusal, which its executions answer to. */
   readonly deniedStatementId: string | undefined;
+  /**
+   * A statement the client prepared with SQL PREPARE and binds by name: the gateway never saw it
+   * parsed, so each Bind is decided as the EXECUTE it amounts to, and a refusal cannot have been
+   * put in its place on the target.
+   */
+  readonly preparedInSql?: boolean;
 }
 
 /**
@@ -484,14 +490,34 @@ export class ClientSession {
   }
 
   private async relayBind(message: BindMessage): Promise<void> {
-    const entry = await this.statementForBind(message.statement);
+    let entry = await this.statementForBind(message.statement);
+    // No Parse of this name took effect: it does not exist (the target says so), or it was made
+    // with SQL PREPARE, out of sight of the Parse decisions — then it runs only as EXECUTE would.
+    if (!entry && message.statement !== '') entry = await this.decideSqlPrepared(message.statement, message.parameters.length);
     this.portals.set(message.portal, { entry, parameterCount: message.parameters.length });
-    if (entry?.deniedStatementId) {
+    if (entry?.preparedInSql && entry.deniedStatementId) {
+      // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the
+      // target fails the Bind (26000) where it stands, and the batch with it. The name says why;
+      // its random part (within PostgreSQL's 63 significant bytes) keeps a client from preparing it.
+      const refusal = `tracegate ${randomUUID()} refused: ${entry.decision?.reason ?? ''}`.replaceAll('\0', '');
+      this.sendUpstream({ ...message, statement: refusal, parameterFormats: [], parameters: [], resultFormats: [] });
+    } else if (entry?.deniedStatementId) {
       // The denial statement takes no parameters; executing it raises the policy's error.
       this.sendUpstream({ ...message, parameterFormats: [], parameters: [], resultFormats: [] });
     } else {
       this.sendUpstream(message);
     }
+  }
+
+  private async decideSqlPrepared(name: string, parameterCount: number): Promise<PreparedStatement> {
+    const text = `EXECUTE "${name.replaceAll('"', '""')}"`;
+    const [statement] = splitStatements(text);
+    const context = this.context({ text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
+    const decision = await this.decide(context);
+    if (decision.effect === 'allow') return { context, decision, deniedStatementId: undefined, preparedInSql: true };
+    const deniedStatementId = randomUUID();
+    await this.deps.recorder.statementRequested(this.id, deniedStatementId, context, decision, parameterCount);
+    return { context, decision, deniedStatementId, preparedInSql: true };
   }
 
   private async relayExecute(portalName: string, message: FrontendMessage & { type: 'execute' }): Promise<void> {

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { startPostgres } from '@tracegate/test-harness';
 import type { FrontendMessage } from '../protocol/postgres/index.js';
 import { BackendType } from './backend-framer.js';
-import { AGENT, MemoryRecorder, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+import type { StatementContext, StatementDecision } from './ports.js';
+import { AGENT, MemoryRecorder, RuleJudge, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 import { RawClient, sqlstateOf, typesOf } from './testing/raw-client.js';
 
 // The gateway records each execution of a prepared statement with the statement's text and the
@@ -19,6 +20,14 @@ const sync: FrontendMessage = { type: 'sync' };
 /** Fails at once, so the rest of its batch is skipped until Sync. */
 const failing: FrontendMessage = { type: 'execute', portal: 'no-such-portal', maxRows: 0 };
 
+/** The test policy, and: executing a statement named like "forbidden…" is refused. */
+class ExecuteRuleJudge extends RuleJudge {
+  override async decide(statement: StatementContext): Promise<StatementDecision> {
+    if (/^EXECUTE "forbidden/.test(statement.text)) return { effect: 'deny', rule: 'no-forbidden', reason: 'forbidden statements may not run', policyVersion: 'v-test', maskingProfile: '' };
+    return super.decide(statement);
+  }
+}
+
 describe('prepared statements: the gateway records what the target runs', () => {
   let target: Awaited<ReturnType<typeof startPostgres>>;
   let gateway: GatewayFixture;
@@ -27,7 +36,7 @@ describe('prepared statements: the gateway records what the target runs', () => 
 
   before(async () => {
     target = await startPostgres();
-    gateway = await startGatewayFixture(target, { recorder });
+    gateway = await startGatewayFixture(target, { recorder, judge: new ExecuteRuleJudge() });
     client = await RawClient.connectTls(gateway.port);
     await client.login({ user: AGENT.name, database: 'billing' }, AGENT.key);
   });
@@ -87,5 +96,25 @@ describe('prepared statements: the gateway records what the target runs', () => 
       ["SELECT 'piped-new'", 'SELECT 1'],
       ["SELECT 'piped-new'", 'SELECT 1'],
     ]);
+  });
+
+  it('a statement made with SQL PREPARE and bound by name is decided and recorded as the EXECUTE it amounts to', async () => {
+    await run({ type: 'query', text: "PREPARE sql_made AS SELECT 'made-in-sql'" });
+    const executed = await run(bind('sql_made'), execute(), sync);
+    assert.deepEqual(executed.values, ['made-in-sql']);
+    assert.equal(lastRecordedText(), 'EXECUTE "sql_made"');
+    assert.equal(recorder.statements.at(-1)?.completion?.commandTag, 'SELECT 1');
+  });
+
+  it('a refused one fails its Bind where it stands, and nothing of it runs', async () => {
+    await run({ type: 'query', text: "PREPARE forbidden_one AS SELECT 'must-not-run'" });
+    const refused = await run(bind('forbidden_one'), execute(), sync);
+    assert.equal(typesOf(refused.reply), 'E Z');
+    assert.equal(sqlstateOf(refused.reply[0]!), '26000');
+    assert.match(refused.reply[0]!.body.toString(), /refused: forbidden statements may not run/);
+    assert.deepEqual(refused.values, []);
+    assert.equal(recorder.statements.at(-1)?.effect, 'deny');
+    const works = await run({ type: 'query', text: 'SELECT 1' });
+    assert.equal(typesOf(works.reply), 'T D C Z');
   });
 });
