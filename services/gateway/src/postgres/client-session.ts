@@ -53,10 +53,14 @@ interface PreparedStatement {
   readonly deniedStatementId: string | undefined;
   /**
    * A statement the client prepared with SQL PREPARE and binds by name: the gateway never saw it
-   * parsed, so each Bind is decided as the EXECUTE it amounts to, and a refusal cannot have been
-   * put in its place on the target.
+   * parsed, so each Bind is decided as the EXECUTE it amounts to.
    */
   readonly preparedInSql?: boolean;
+  /**
+   * Refused when bound, not when parsed (SQL PREPARE, or a policy changed since the Parse): the
+   * target holds the real statement, not the denial statement, so the Bind must not reach it.
+   */
+  readonly refusedAtBind?: boolean;
 }
 
 /**
@@ -117,7 +121,7 @@ export class ClientSession {
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
    * target confirms a Parse (ParseComplete) or Close (CloseComplete) — with the decision made when
-   * they were parsed. A denied one is replaced upstream by the denial statement, so its Binds
+   * they were parsed (each Bind decides again). A denied one is replaced upstream by the denial statement, so its Binds
    * carry no parameters.
    */
   private readonly prepared = new Map<string, PreparedStatement>();
@@ -494,8 +498,9 @@ export class ClientSession {
     // No Parse of this name took effect: it does not exist (the target says so), or it was made
     // with SQL PREPARE, out of sight of the Parse decisions — then it runs only as EXECUTE would.
     if (!entry && message.statement !== '') entry = await this.decideSqlPrepared(message.statement, message.parameters.length);
+    else if (entry?.decision && !entry.deniedStatementId) entry = await this.decideAtBind(entry, message.parameters.length);
     this.portals.set(message.portal, { entry, parameterCount: message.parameters.length });
-    if (entry?.preparedInSql && entry.deniedStatementId) {
+    if (entry?.refusedAtBind && entry.deniedStatementId) {
       // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the
       // target fails the Bind (26000) where it stands, and the batch with it. The name says why;
       // its random part (within PostgreSQL's 63 significant bytes) keeps a client from preparing it.
@@ -513,11 +518,22 @@ export class ClientSession {
     const text = `EXECUTE "${name.replaceAll('"', '""')}"`;
     const [statement] = splitStatements(text);
     const context = this.context({ text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
-    const decision = await this.decide(context);
-    if (decision.effect === 'allow') return { context, decision, deniedStatementId: undefined, preparedInSql: true };
+    return this.decideAtBind({ context, decision: undefined, deniedStatementId: undefined, preparedInSql: true }, parameterCount);
+  }
+
+  /**
+   * A statement allowed when parsed is decided again at each Bind, so a policy change reaches
+   * statements prepared before it (pools keep them for hours); the decision cache answers that
+   * without a round trip while the policy version is unchanged. A refusal then is recorded and
+   * the Bind is kept from the target. (One refused at Parse stays refused: the target holds the
+   * denial statement under its name.)
+   */
+  private async decideAtBind(entry: PreparedStatement, parameterCount: number): Promise<PreparedStatement> {
+    const decision = await this.decide(entry.context);
+    if (decision.effect === 'allow') return { ...entry, decision };
     const deniedStatementId = randomUUID();
-    await this.deps.recorder.statementRequested(this.id, deniedStatementId, context, decision, parameterCount);
-    return { context, decision, deniedStatementId, preparedInSql: true };
+    await this.deps.recorder.statementRequested(this.id, deniedStatementId, entry.context, decision, parameterCount);
+    return { ...entry, decision, deniedStatementId, refusedAtBind: true };
   }
 
   private async relayExecute(portalName: string, message: FrontendMessage & { type: 'execute' }): Promise<void> {

@@ -20,10 +20,12 @@ const sync: FrontendMessage = { type: 'sync' };
 /** Fails at once, so the rest of its batch is skipped until Sync. */
 const failing: FrontendMessage = { type: 'execute', portal: 'no-such-portal', maxRows: 0 };
 
-/** The test policy, and: executing a statement named like "forbidden…" is refused. */
+/** The test policy, and: executing a statement named like "forbidden…" is refused; texts can be revoked. */
 class ExecuteRuleJudge extends RuleJudge {
+  readonly revoked = new Set<string>();
   override async decide(statement: StatementContext): Promise<StatementDecision> {
     if (/^EXECUTE "forbidden/.test(statement.text)) return { effect: 'deny', rule: 'no-forbidden', reason: 'forbidden statements may not run', policyVersion: 'v-test', maskingProfile: '' };
+    if (this.revoked.has(statement.text)) return { effect: 'deny', rule: 'revoked', reason: 'this statement was revoked', policyVersion: 'v-test-2', maskingProfile: '' };
     return super.decide(statement);
   }
 }
@@ -32,11 +34,12 @@ describe('prepared statements: the gateway records what the target runs', () => 
   let target: Awaited<ReturnType<typeof startPostgres>>;
   let gateway: GatewayFixture;
   const recorder = new MemoryRecorder();
+  const judge = new ExecuteRuleJudge();
   let client: RawClient;
 
   before(async () => {
     target = await startPostgres();
-    gateway = await startGatewayFixture(target, { recorder, judge: new ExecuteRuleJudge() });
+    gateway = await startGatewayFixture(target, { recorder, judge });
     client = await RawClient.connectTls(gateway.port);
     await client.login({ user: AGENT.name, database: 'billing' }, AGENT.key);
   });
@@ -116,5 +119,18 @@ describe('prepared statements: the gateway records what the target runs', () => 
     assert.equal(recorder.statements.at(-1)?.effect, 'deny');
     const works = await run({ type: 'query', text: 'SELECT 1' });
     assert.equal(typesOf(works.reply), 'T D C Z');
+  });
+
+  it('a prepared statement is decided again at each Bind: a policy change reaches it, and its reversal too', async () => {
+    const text = "SELECT 'revocable-text'";
+    await run(parse('revocable', text), sync);
+    assert.deepEqual((await run(bind('revocable'), execute(), sync)).values, ['revocable-text']);
+    judge.revoked.add(text);
+    const refused = await run(bind('revocable'), execute(), sync);
+    assert.equal(typesOf(refused.reply), 'E Z');
+    assert.match(refused.reply[0]!.body.toString(), /refused: this statement was revoked/);
+    assert.deepEqual([recorder.statements.at(-1)?.text, recorder.statements.at(-1)?.effect], [text, 'deny']);
+    judge.revoked.delete(text);
+    assert.deepEqual((await run(bind('revocable'), execute(), sync)).values, ['revocable-text'], 'the statement on the target was never replaced');
   });
 });
