@@ -121,8 +121,8 @@ export class ClientSession {
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
    * target confirms a Parse (ParseComplete) or Close (CloseComplete) — with the decision made when
-   * they were parsed (each Bind decides again). A denied one is replaced upstream by the denial statement, so its Binds
-   * carry no parameters.
+   * they were parsed (a later Bind decides again). A denied one is replaced upstream by the
+   * denial statement, so its Binds carry no parameters.
    */
   private readonly prepared = new Map<string, PreparedStatement>();
   /** Parses and Closes sent, in order, not yet answered. */
@@ -423,15 +423,15 @@ export class ClientSession {
    * unanswered from an earlier batch is waited for: that batch's Sync has gone, so its answer is
    * on the way, and whether it took effect is known only then.
    */
-  private async statementForBind(name: string): Promise<PreparedStatement | undefined> {
+  private async statementForBind(name: string): Promise<{ entry: PreparedStatement | undefined; parsedInThisBatch: boolean }> {
     for (let i = this.statementChanges.length - 1; i >= 0; i -= 1) {
       const change = this.statementChanges[i]!;
       if (change.kind !== 'statement' || change.name !== name) continue;
-      if (change.batch === this.batch) return change.entry;
+      if (change.batch === this.batch) return { entry: change.entry, parsedInThisBatch: true };
       await change.settled;
       break;
     }
-    return this.prepared.get(name);
+    return { entry: this.prepared.get(name), parsedInThisBatch: false };
   }
 
   private context(partial: Omit<StatementContext, 'identity' | 'target'>): StatementContext {
@@ -494,11 +494,13 @@ export class ClientSession {
   }
 
   private async relayBind(message: BindMessage): Promise<void> {
-    let entry = await this.statementForBind(message.statement);
+    const found = await this.statementForBind(message.statement);
+    let entry = found.entry;
     // No Parse of this name took effect: it does not exist (the target says so), or it was made
     // with SQL PREPARE, out of sight of the Parse decisions — then it runs only as EXECUTE would.
     if (!entry && message.statement !== '') entry = await this.decideSqlPrepared(message.statement, message.parameters.length);
-    else if (entry?.decision && !entry.deniedStatementId) entry = await this.decideAtBind(entry, message.parameters.length);
+    // Parsed in this batch, its decision is fresh (the unnamed statement of most drivers' queries).
+    else if (entry?.decision && !entry.deniedStatementId && !found.parsedInThisBatch) entry = await this.decideAtBind(entry, message.parameters.length);
     this.portals.set(message.portal, { entry, parameterCount: message.parameters.length });
     if (entry?.refusedAtBind && entry.deniedStatementId) {
       // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the

@@ -133,4 +133,13 @@ describe('prepared statements: the gateway records what the target runs', () => 
     judge.revoked.delete(text);
     assert.deepEqual((await run(bind('revocable'), execute(), sync)).values, ['revocable-text'], 'the statement on the target was never replaced');
   });
+
+  it('asks the policy once for a Parse and Bind in one batch, and again for each later Bind', async () => {
+    const text = "SELECT 'decided-how-often'";
+    const asked = () => judge.seen.filter((s) => s.text === text).length;
+    await run(parse('', text), bind(''), execute(), sync);
+    assert.equal(asked(), 1);
+    await run(bind(''), execute(), sync);
+    assert.equal(asked(), 2);
+  });
 });
