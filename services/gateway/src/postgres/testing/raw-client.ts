@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { PROTOCOL_3_0, serializeFrontend, type FrontendMessage, type ProtocolVersion } from '../../protocol/postgres/index.js';
-import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from '../backend-framer.js';
+import { BackendFramer, BackendType, readReportFields, type BackendFrame } from '../backend-framer.js';
 import { md5PasswordAnswer, ScramClient } from '../scram-client.js';
 
 /**
@@ -15,10 +15,12 @@ export class RawClient {
   private waiter: (() => void) | undefined;
   private ended = false;
   private socket: net.Socket;
+  private markClosed: () => void = () => undefined;
+  private answerWaiter: { resolve: (answer: string) => void; reject: (error: Error) => void } | undefined;
   /** Resolves when the connection is gone. */
   readonly closed: Promise<void>;
-
-  private markClosed: () => void = () => undefined;
+  /** Messages that came before authentication finished (NegotiateProtocolVersion), after `login`. */
+  preLogin: BackendFrame[] = [];
 
   private constructor(socket: net.Socket) {
     this.socket = socket;
@@ -91,8 +93,6 @@ export class RawClient {
       this.answerWaiter = { resolve, reject };
     });
   }
-
-  private answerWaiter: { resolve: (answer: string) => void; reject: (error: Error) => void } | undefined;
 
   private async startTls(): Promise<void> {
     const plain = this.socket;
@@ -177,9 +177,6 @@ export class RawClient {
     return greeting;
   }
 
-  /** Messages that came before authentication finished (NegotiateProtocolVersion). */
-  preLogin: BackendFrame[] = [];
-
   end(): void {
     if (!this.ended) this.socket.end(serializeFrontend({ type: 'terminate' }));
   }
@@ -209,4 +206,3 @@ export function transactionStatus(frame: BackendFrame): string {
   return String.fromCharCode(frame.body[0]!);
 }
 
-export { readCString };
