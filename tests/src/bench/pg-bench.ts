@@ -63,21 +63,36 @@ async function pgbench(conn: { host: string; port: number; user: string; passwor
   return { path: label, mode, clients, tps, meanUs: mean, p99Us: p99, transactions: latencies.length };
 }
 
-/** The floor: bytes copied between sockets, nothing parsed. */
+/**
+ * The floor: bytes copied between sockets, nothing parsed. In a process of its own, as PgBouncer
+ * is, so it does not share an event loop with the tracegate services this driver hosts.
+ */
+const PIPE_SOURCE = `
+const net = require('node:net');
+const [host, port] = [process.argv[1], Number(process.argv[2])];
+const server = net.createServer((client) => {
+  client.setNoDelay(true);
+  const upstream = net.connect({ host, port, noDelay: true });
+  client.pipe(upstream).pipe(client);
+  const end = () => { client.destroy(); upstream.destroy(); };
+  client.on('error', end);
+  upstream.on('error', end);
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write(server.address().port + '\\n'));
+`;
+
 async function barePipe(target: { host: string; port: number }): Promise<{ port: number; close(): Promise<void> }> {
-  const server = net.createServer((client) => {
-    client.setNoDelay(true);
-    const upstream = net.connect({ host: target.host, port: target.port, noDelay: true });
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', end);
-    upstream.on('error', end);
+  const child = spawn(process.execPath, ['-e', PIPE_SOURCE, target.host, String(target.port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once('exit', (code) => reject(new Error(`the pipe process exited with ${code}`)));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return { port: (server.address() as net.AddressInfo).port, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    port,
+    close: async () => {
+      child.kill('SIGTERM');
+    },
+  };
 }
 
 /** PgBouncer in session pooling, run as an unprivileged user (it refuses root). */
