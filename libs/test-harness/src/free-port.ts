@@ -5,7 +5,22 @@ import { createServer } from 'node:net';
  * and release it. Another process may take it before the caller binds it, so callers that start a
  * server on it should be ready to retry with a new port.
  */
-export function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
+  // The kernel may hand the same port to consecutive probes, since each is released before the
+  // next; a port this process was already given is never given again, so callers asking for
+  // several (a service's gRPC and metrics ports) get distinct ones.
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+const handedOut = new Set<number>();
+
+function probePort(): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -21,4 +36,27 @@ export function freePort(): Promise<number> {
       server.close((error) => (error ? reject(error) : resolve(port)));
     });
   });
+}
+
+/**
+ * `count` distinct free ports. Asking {@link freePort} several times can return the same port
+ * twice (each probe releases its port before the next asks); here every probe holds its port
+ * until all are known.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import('node:net').Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as import('node:net').AddressInfo).port);
+  for (const port of ports) handedOut.add(port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }

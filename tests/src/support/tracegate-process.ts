@@ -1,22 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '@tracegate/test-harness';
+import { freePorts } from '@tracegate/test-harness';
 
 export const TRACEGATE_BIN = fileURLToPath(new URL('../../../tools/cli/bin/tracegate.js', import.meta.url));
 const SERVICES = ['gateway', 'policy', 'masking', 'broker', 'approvals', 'audit'] as const;
 
 /** Free ports for every service, so the e2e run never collides with a developer's own tracegate. */
 export async function isolatedEnvironment(home: string): Promise<Record<string, string>> {
+  const ports = (await freePorts(2 + SERVICES.length * 2)).map(String);
   const environment: Record<string, string> = {
     TRACEGATE_HOME: home,
     TRACEGATE_LOG_LEVEL: 'info',
-    TRACEGATE_EMBEDDED_POSTGRES_PORT: String(await freePort()),
-    TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
+    TRACEGATE_EMBEDDED_POSTGRES_PORT: ports.pop()!,
+    TRACEGATE_GATEWAY_POSTGRES_PORT: ports.pop()!,
   };
   for (const service of SERVICES) {
-    environment[`TRACEGATE_${service.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    environment[`TRACEGATE_${service.toUpperCase()}_METRICS_PORT`] = String(await freePort());
+    environment[`TRACEGATE_${service.toUpperCase()}_GRPC_PORT`] = ports.pop()!;
+    environment[`TRACEGATE_${service.toUpperCase()}_METRICS_PORT`] = ports.pop()!;
   }
   return environment;
 }
