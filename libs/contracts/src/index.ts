@@ -6,3 +6,4 @@ export * as maskingV1 from './generated/tracegate/masking/v1/masking.js';
 export * as policyV1 from './generated/tracegate/policy/v1/policy.js';
 export * as healthV1 from './generated/grpc/health/v1/health.js';
 export * from './proto-files.js';
+export * from './timestamps.js';

@@ -9,3 +9,4 @@ export * from './event-log-factory.js';
 export * from './grpc-client.js';
 export * from './self-signed-certificate.js';
 export * from './internal-token.js';
+export * from './assert-unreachable.js';

@@ -33,9 +33,9 @@ export class AuditError extends Error {
   }
 }
 
-export function assertUnreachable(value: never): never {
-  throw new Error(`unhandled value: ${String(value)}`);
-}
+import { assertUnreachable } from '@tracegate/runtime';
+
+export { assertUnreachable };
 
 /** The gRPC status for each code: exhaustive, so a new code cannot ship unmapped. */
 export function grpcStatusOf(code: AuditErrorCode): GrpcStatus {

@@ -38,9 +38,9 @@ export class BrokerError extends Error {
   }
 }
 
-export function assertUnreachable(value: never): never {
-  throw new Error(`unhandled value: ${String(value)}`);
-}
+import { assertUnreachable } from '@tracegate/runtime';
+
+export { assertUnreachable };
 
 /** The gRPC status for each code: exhaustive, so a new code cannot ship unmapped. */
 export function grpcStatusOf(code: BrokerErrorCode): GrpcStatus {

@@ -1,12 +1,7 @@
-import type { auditV1 } from '@tracegate/contracts';
+import { timestampOf, type auditV1 } from '@tracegate/contracts';
 import type { SessionRecord, StatementRecord } from '../domain/session-projection.js';
 
-type Timestamp = { seconds: number; nanos: number };
-
-export function timestampOf(date: Date): Timestamp {
-  const ms = date.getTime();
-  return { seconds: Math.floor(ms / 1000), nanos: (((ms % 1000) + 1000) % 1000) * 1_000_000 };
-}
+export { timestampOf };
 
 export function toProtoSession(row: SessionRecord): auditV1.Session {
   return {

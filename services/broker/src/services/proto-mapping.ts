@@ -82,8 +82,4 @@ export function identityKindFrom(kind: ApiKeyEntity['kind']): brokerV1.IdentityK
   }
 }
 
-export function timestampOf(date: Date): { seconds: number; nanos: number } {
-  const ms = date.getTime();
-  const seconds = Math.floor(ms / 1000);
-  return { seconds, nanos: (ms - seconds * 1000) * 1_000_000 };
-}
+export { timestampOf } from '@tracegate/contracts';

@@ -23,6 +23,6 @@ export class PolicyError extends Error {
   }
 }
 
-export function assertUnreachable(value: never): never {
-  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
-}
+import { assertUnreachable } from '@tracegate/runtime';
+
+export { assertUnreachable };

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { BehaviorSubject, Subject, filter, map, pairwise, takeUntil, type Observable, type Subscription } from 'rxjs';
-import { healthV1, type policyV1 } from '@tracegate/contracts';
+import { healthV1, timestampOf, type policyV1 } from '@tracegate/contracts';
 import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import type { ActivePolicy } from '../domain/policy-document.js';
 import { PolicyEngine } from '../domain/policy-engine.js';
@@ -124,7 +124,7 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
       filter((inForce): inForce is InForce => inForce !== undefined),
       map(({ policy, activatedAt }) => ({
         version: policy.version,
-        activatedAt: { seconds: Math.floor(activatedAt.getTime() / 1000), nanos: (activatedAt.getTime() % 1000) * 1_000_000 },
+        activatedAt: timestampOf(activatedAt),
       })),
     );
   }
