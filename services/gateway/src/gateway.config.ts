@@ -9,6 +9,8 @@ export const gatewayConfigSchema = {
   brokerAddress: optional(env.string('TRACEGATE_BROKER_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   policyAddress: optional(env.string('TRACEGATE_POLICY_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   durability: env.oneOf('TRACEGATE_DURABILITY', ['strict', 'async'] as const, 'strict'),
+  /** As PostgreSQL's authentication_timeout: a client must finish start-up and send its key within this. */
+  startupTimeoutMs: env.int('TRACEGATE_GATEWAY_STARTUP_TIMEOUT_MS', { fallback: 60_000, min: 1000, max: 600_000 }),
   upstreamTimeoutMs: env.int('TRACEGATE_GATEWAY_UPSTREAM_TIMEOUT_MS', { fallback: 10_000, min: 100, max: 120_000 }),
 } satisfies Record<string, ConfigField<unknown>>;
 

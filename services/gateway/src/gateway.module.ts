@@ -40,6 +40,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         tls: secureContext,
         requireTls: config.allowPlaintext !== 'true',
         upstreamTimeoutMs: config.upstreamTimeoutMs,
+        startupTimeoutMs: config.startupTimeoutMs,
         maxMessageLength: 1024 * 1024 * 1024,
       },
       { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability) },
