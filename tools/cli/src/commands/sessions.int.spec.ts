@@ -1,34 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from '../testing/run-cli.js';
 import { auditService } from '@tracegate/audit';
 import { GatewaySessionScript } from '@tracegate/audit/domain/session-events.testing';
 import { startServices, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 
-const BIN = fileURLToPath(new URL('../../bin/tracegate.js', import.meta.url));
 const TOKEN = randomBytes(32).toString('base64url');
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `tracegate …` as a user would: its own process, configured only by the environment given. */
-function tracegate(args: readonly string[], environment: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', ...environment } }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const tracegate = runCli;
 
 describe('tracegate sessions against a running audit service', () => {
   let postgres: PostgresServer;
