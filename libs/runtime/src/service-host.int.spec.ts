@@ -4,10 +4,11 @@ import { Injectable, Module, type BeforeApplicationShutdown, type DynamicModule,
 import { Inject } from '@nestjs/common';
 import { credentials, loadPackageDefinition, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { HEALTH_PROTO, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
+import { HEALTH_PROTO, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS, type healthV1, type policyV1 } from '@tracegate/contracts';
 import { GENESIS, PostgresEventLog, sealEvent, TOPICS, type DeliveredEvent, type EventLog } from '@tracegate/events';
 import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
 import { EVENT_LOG, type ServiceDefinition } from './service-host.js';
+import { grpcClient } from './grpc-client.js';
 import { startServices, type RunningProcess } from './process-host.js';
 
 /** Work that is still running when SIGTERM arrives: the service must finish it and its event must reach the log. */
@@ -36,21 +37,6 @@ class InFlightWork implements OnModuleInit, BeforeApplicationShutdown {
 
 @Module({ providers: [InFlightWork] })
 class InFlightModule {}
-
-type Callback<T> = (error: ServiceError | null, response?: T) => void;
-type GenericClient = Record<string, (request: unknown, callback: Callback<Record<string, unknown>>) => void> & { close(): void };
-
-function client(protoFile: string, servicePath: string, address: string): GenericClient {
-  const definition = loadSync(protoFile, { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
-  let node: unknown = loadPackageDefinition(definition);
-  for (const part of servicePath.split('.')) node = (node as Record<string, unknown>)[part];
-  const Client = node as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => GenericClient;
-  return new Client(address, credentials.createInsecure());
-}
-
-function call<T = Record<string, unknown>>(c: GenericClient, method: string, request: unknown): Promise<T> {
-  return new Promise((resolve, reject) => c[method]!(request, (error, response) => (error ? reject(error) : resolve(response as T))));
-}
 
 describe('service host', () => {
   let postgres: Awaited<ReturnType<typeof startPostgres>>;
@@ -83,11 +69,11 @@ describe('service host', () => {
   });
 
   it('answers grpc.health.v1 for the server, for each served service, and NOT_FOUND for others', async () => {
-    const health = client(HEALTH_PROTO.file, 'grpc.health.v1.Health', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
+    const health = grpcClient<healthV1.HealthClient>(HEALTH_PROTO.file, 'grpc.health.v1.Health', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
     try {
-      assert.deepEqual(await call(health, 'check', { service: '' }), { status: 1 });
-      assert.deepEqual(await call(health, 'check', { service: 'tracegate.policy.v1.PolicyService' }), { status: 1 });
-      await assert.rejects(call(health, 'check', { service: 'tracegate.nope.v1.Nope' }), (error: ServiceError) => {
+      assert.deepEqual(await health.check({ service: '' }), { status: 1 });
+      assert.deepEqual(await health.check({ service: 'tracegate.policy.v1.PolicyService' }), { status: 1 });
+      await assert.rejects(health.check({ service: 'tracegate.nope.v1.Nope' }), (error: ServiceError) => {
         assert.equal(error.code, GrpcStatus.NOT_FOUND);
         assert.match(error.details, /no service named 'tracegate.nope.v1.Nope' is served here/);
         return true;
@@ -98,9 +84,9 @@ describe('service host', () => {
   });
 
   it('answers an RPC the service does not implement yet with UNIMPLEMENTED, not a hang', async () => {
-    const policy = client(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
+    const policy = grpcClient<policyV1.PolicyServiceClient>(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT}`);
     try {
-      await assert.rejects(call(policy, 'decide', {}), (error: ServiceError) => error.code === GrpcStatus.UNIMPLEMENTED);
+      await assert.rejects(policy.decide({} as policyV1.DecideRequest), (error: ServiceError) => error.code === GrpcStatus.UNIMPLEMENTED);
     } finally {
       policy.close();
     }
