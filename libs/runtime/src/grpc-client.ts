@@ -1,4 +1,4 @@
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type Client, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { Observable } from 'rxjs';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT } from '@tracegate/contracts';
@@ -8,7 +8,16 @@ export type PromiseClient<T> = {
   [K in keyof T]: T[K] extends (request: infer Req, ...rest: never[]) => unknown
     ? (request: Req) => Promise<T[K] extends (...a: never[]) => Observable<infer Res> ? Res : never>
     : never;
-} & { close(): void };
+} & {
+  close(): void;
+  /**
+   * Opens a server stream (e.g. a Watch). No deadline: such streams live as long as the caller
+   * wants; cancel() ends one.
+   */
+  stream<Res>(method: ServerStreamMethods<T>, request: unknown): ClientReadableStream<Res>;
+};
+
+type ServerStreamMethods<T> = { [K in keyof T]: K extends string ? K : never }[keyof T];
 
 export interface GrpcClientOptions {
   /** Sent with every call, e.g. the internal service token. */
@@ -38,6 +47,9 @@ export function grpcClient<T>(protoFile: string, qualifiedService: string, addre
   return new Proxy({} as PromiseClient<T>, {
     get(_target, property) {
       if (property === 'close') return () => client.close();
+      if (property === 'stream') {
+        return (name: string, request: unknown) => (client as unknown as Record<string, (r: unknown, m: Metadata) => ClientReadableStream<unknown>>)[name]!.call(client, request, metadata);
+      }
       if (typeof property !== 'string' || property === 'then') return undefined;
       const method = (client as unknown as Record<string, unknown>)[property];
       if (typeof method !== 'function') throw new TypeError(`${qualifiedService} has no method ${property}`);

@@ -1,6 +1,4 @@
-import { credentials, loadPackageDefinition, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { PROTO_LOADER_OPTIONS, PROTO_ROOT, policyV1, SERVICE_PROTOS } from '@tracegate/contracts';
+import { policyV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import type { PolicyVersionSource } from '../postgres/decision-cache.js';
 import type { StatementContext, StatementDecision, StatementEffect, StatementJudge } from '../postgres/ports.js';
@@ -21,10 +19,7 @@ const EFFECT: Record<number, StatementEffect | undefined> = {
 export class PolicyClient implements StatementJudge, PolicyVersionSource {
   private readonly policy: PromiseClient<policyV1.PolicyServiceClient>;
 
-  constructor(
-    private readonly address: string,
-    private readonly internalToken: string,
-  ) {
+  constructor(address: string, internalToken: string) {
     this.policy = grpcClient<policyV1.PolicyServiceClient>(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', address, {
       metadata: { [INTERNAL_TOKEN_METADATA]: internalToken },
       deadlineMs: 10_000,
@@ -36,28 +31,34 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
       identity: { id: statement.identity.id, kind: KIND[statement.identity.kind], groups: [...statement.identity.groups] },
       target: { name: statement.target, type: 'postgres', labels: {} },
       command: { protocol: policyV1.Protocol.PROTOCOL_POSTGRES, text: statement.text, fingerprint: statement.fingerprint, inMultiStatement: statement.inMultiStatement },
-      trace: { present: false, confidence: 0, model: '', tags: [] },
+      trace: statement.trace
+        ? { present: true, confidence: statement.trace.confidence, model: statement.trace.model, tags: [...statement.trace.tags] }
+        : { present: false, confidence: 0, model: '', tags: [] },
       sessionAttributes: {},
     } as policyV1.DecideRequest);
     // An effect we do not know is never treated as allow.
     const effect = EFFECT[response.effect] ?? 'deny';
-    return { effect, rule: response.rule, reason: response.reason || `denied by rule ${response.rule}`, policyVersion: response.policyVersion, maskingProfile: response.maskingProfile };
+    const review = response.review
+      ? { reviewerGroup: response.review.reviewerGroup, quorum: Math.max(1, response.review.quorum), timeoutSeconds: response.review.timeoutSeconds }
+      : undefined;
+    return {
+      effect,
+      rule: response.rule,
+      reason: response.reason || (effect === 'review' ? `rule ${response.rule} holds this statement for approval` : `denied by rule ${response.rule}`),
+      policyVersion: response.policyVersion,
+      maskingProfile: response.maskingProfile,
+      ...(review ? { review } : {}),
+    };
   }
 
   /** WatchPolicyVersions: a server stream that says which version is in force, now and on every change. */
   watch(onVersion: (version: string) => void, onLost: (error: Error) => void): () => void {
-    const definition = loadPackageDefinition(loadSync(SERVICE_PROTOS.policy.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] }));
-    const Service = (definition.tracegate as never as { policy: { v1: { PolicyService: new (a: string, c: unknown) => { watchPolicyVersions(r: object, m: Metadata): ClientReadableStream<policyV1.WatchPolicyVersionsResponse>; close(): void } } } }).policy.v1.PolicyService;
-    const client = new Service(this.address, credentials.createInsecure());
-    const metadata = new Metadata();
-    metadata.set(INTERNAL_TOKEN_METADATA, this.internalToken);
-    const stream = client.watchPolicyVersions({}, metadata);
+    const stream = this.policy.stream<policyV1.WatchPolicyVersionsResponse>('watchPolicyVersions', {});
     let stopped = false;
     stream.on('data', (message: policyV1.WatchPolicyVersionsResponse) => onVersion(message.version));
     const lost = (error: Error) => {
       if (stopped) return;
       stopped = true;
-      client.close();
       onLost(error);
     };
     stream.on('error', lost);
@@ -65,7 +66,6 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
     return () => {
       stopped = true;
       stream.cancel();
-      client.close();
     };
   }
 

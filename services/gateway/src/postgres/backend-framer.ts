@@ -55,6 +55,11 @@ export class BackendFramer {
     return this.partial?.body ? this.partial.received : 0;
   }
 
+  /** True between messages: bytes of the gateway's own (a NoticeResponse) may be sent to the client now. */
+  get atMessageBoundary(): boolean {
+    return this.partial === undefined && this.headerLength === 0;
+  }
+
   /** Calls `onFrame` for every message completed by `chunk`, in order, keeping the state of an incomplete one. */
   push(chunk: Buffer, onFrame: (frame: BackendFrame) => void): void {
     let offset = 0;

@@ -8,14 +8,16 @@ import {
   serializeFrontend,
   type BindMessage,
   type ErrorFields,
+  type NoticeFields,
   type FrontendMessage,
   type ParseMessage,
   type ProtocolViolation,
   type StartupMessage,
 } from '../protocol/postgres/index.js';
 import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from './backend-framer.js';
-import type { ClientAuthenticator, CredentialBroker, SessionRecorder, StatementContext, StatementDecision, StatementJudge, VerifiedIdentity } from './ports.js';
-import { denialStatement, splitStatements } from './statements.js';
+import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity } from './ports.js';
+import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery } from './trace-comments.js';
+import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
 import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
 
 export interface SessionOptions {
@@ -38,6 +40,10 @@ export interface SessionDependencies {
   readonly broker: CredentialBroker;
   readonly judge: StatementJudge;
   readonly recorder: SessionRecorder;
+  /** Where statements whose effect is review are held; without one, review is refused. */
+  readonly reviews: ReviewDesk | undefined;
+  /** Where attached reasoning traces are checked and inline ones stored; without one, a trace is refused. */
+  readonly traces: TraceRegistry | undefined;
   readonly logger: Logger;
   /** Registers this session for CancelRequests; returns the (processId, secretKey) the client gets. */
   register(session: ClientSession): { processId: number; secretKey: Buffer };
@@ -89,6 +95,10 @@ interface PendingCompletion {
 
 type Phase = 'startup' | 'authenticating' | 'relaying' | 'closed';
 
+type TracePart = Pick<StatementContext, 'traceId' | 'trace'> & { readonly traceProblem?: string };
+/** What the session knows of a statement before identity and target are added. */
+type StatementPartial = Omit<StatementContext, 'identity' | 'target'> & { readonly traceProblem?: string };
+
 const SQLSTATE_INSUFFICIENT_PRIVILEGE = '42501';
 
 /**
@@ -117,6 +127,17 @@ export class ClientSession {
   /** The target's own FATAL, already relayed: the client has its reason, and gets no second one. */
   private targetFatal: string | undefined;
   private startupTimer: NodeJS.Timeout | undefined;
+  /** Aborted when the session closes: withdraws a statement held for review. */
+  private readonly closing = new AbortController();
+  /** Messages of the gateway's own (NoticeResponse) waiting for the target's replies to reach a message boundary. */
+  private readonly injections: Buffer[] = [];
+  /** The default trace for statements without their own (SET tracegate.trace_id). */
+  private sessionTraceId = '';
+  /** Traces already checked in this session, by id: a session default is resolved once. */
+  private readonly resolvedTraces = new Map<string, TraceFeatures>();
+  /** The transaction status of the target's last ReadyForQuery: I, T or E. */
+  private transactionStatus: 'I' | 'T' | 'E' = 'I';
+  private readonly idleWaiters: (() => void)[] = [];
 
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
@@ -152,7 +173,7 @@ export class ClientSession {
       });
     }, startupTimeoutMs);
     this.startupTimer.unref();
-    this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => type === BackendType.CommandComplete || type === BackendType.ErrorResponse);
+    this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => type === BackendType.CommandComplete || type === BackendType.ErrorResponse || type === BackendType.ReadyForQuery);
     this.attachClient(socket);
   }
 
@@ -434,27 +455,103 @@ export class ClientSession {
     return { entry: this.prepared.get(name), parsedInThisBatch: false };
   }
 
-  private context(partial: Omit<StatementContext, 'identity' | 'target'>): StatementContext {
-    return { identity: this.identity!, target: this.targetName, ...partial };
+  private context(partial: StatementPartial): StatementContext {
+    const { traceProblem: _problem, ...rest } = partial;
+    return { identity: this.identity!, target: this.targetName, ...rest };
   }
 
-  private async decide(partial: Omit<StatementContext, 'identity' | 'target'>): Promise<StatementDecision> {
-    const decision = await this.deps.judge.decide(this.context(partial));
-    // A statement held for review waits here, in this session only. Until the approvals
-    // service exists, review is refused with a reason that says so.
-    if (decision.effect === 'review') {
-      return { ...decision, effect: 'deny', reason: `${decision.reason || 'this statement needs approval'} (rule ${decision.rule}); approvals are not available yet, so it was refused` };
+  /** The gateway's own refusal (a trace it cannot accept, a setting it keeps): no policy is asked. */
+  private refusal(_partial: StatementPartial, reason: string): StatementDecision {
+    return { effect: 'deny', rule: 'tracegate', reason, policyVersion: '', maskingProfile: '' };
+  }
+
+  private async decide(partial: StatementPartial): Promise<StatementDecision> {
+    if (partial.traceProblem) return this.refusal(partial, partial.traceProblem);
+    if (partial.protocol === 'simple' && namesTraceSetting(partial.text)) {
+      return this.refusal(partial, 'tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
     }
-    return decision;
+    const decision = await this.deps.judge.decide(this.context(partial));
+    if (decision.effect !== 'review') return decision;
+    return this.holdForReview(partial.text, partial.traceId ?? '', decision);
   }
 
-  private async relayQuery(text: string): Promise<void> {
+  /**
+   * A statement whose effect is review waits here, in this session only: the promise chain holds
+   * back the messages behind it on this connection, and no other session notices. The client is
+   * told the request id at once; the statement then runs if reviewers approve it, or fails with
+   * their reason, exactly where it stood.
+   */
+  private async holdForReview(text: string, traceId: string, decision: StatementDecision): Promise<StatementDecision> {
+    const refuse = (reason: string, approval?: StatementDecision['approval']): StatementDecision => ({ ...decision, effect: 'deny', reason, ...(approval ? { approval } : {}) });
+    if (!this.deps.reviews || !decision.review) return refuse(`${decision.reason} (rule ${decision.rule}); no approvals service is configured, so it was refused`);
+    const group = decision.review.reviewerGroup;
+    let outcome;
+    try {
+      outcome = await this.deps.reviews.hold(
+        { sessionId: this.id, identity: this.identity!, target: this.targetName, maskedCommand: text, traceId, rule: decision.rule, terms: decision.review },
+        this.closing.signal,
+        (requestId) =>
+          this.notify({
+            severity: 'NOTICE',
+            sqlstate: '00000',
+            message: `tracegate: this statement is held for approval (request ${requestId}); it runs when ${decision.review!.quorum > 1 ? `${decision.review!.quorum} reviewers` : 'a reviewer'} in '${group}' approve${decision.review!.quorum > 1 ? '' : 's'}`,
+            hint: `reviewers: tracegate approvals approve ${requestId}`,
+          }),
+      );
+    } catch (error) {
+      if (this.closing.signal.aborted) return refuse('the client disconnected while the statement was held');
+      this.deps.logger.warn({ session: this.id, err: (error as Error).message }, 'approval request failed');
+      return refuse(`${decision.reason} (rule ${decision.rule}); the approvals service could not take the request, so it was refused: try again shortly`);
+    }
+    const approval = { requestId: outcome.requestId, state: outcome.state };
+    switch (outcome.state) {
+      case 'approved':
+        return { ...decision, effect: 'allow', approval };
+      case 'denied':
+        return refuse(`approval request ${outcome.requestId} was denied: ${outcome.reason || 'no reason given'}`, approval);
+      case 'expired':
+        return refuse(`approval request ${outcome.requestId} expired before enough reviewers in '${group}' approved it`, approval);
+      case 'withdrawn':
+        return refuse(`approval request ${outcome.requestId} was withdrawn${outcome.reason ? `: ${outcome.reason}` : ''}`, approval);
+    }
+  }
+
+  /**
+   * Sends a NoticeResponse of the gateway's own. The target's replies are relayed as raw chunks,
+   * which may end inside a message: the notice then waits for the next message boundary, so it
+   * never lands inside one of the target's messages.
+   */
+  private notify(fields: NoticeFields): void {
+    if (this.phase === 'closed') return;
+    const notice = serializeBackend.noticeResponse(fields);
+    if (this.upstreamFramer.atMessageBoundary) this.socket.write(notice);
+    else this.injections.push(notice);
+  }
+
+  private async relayQuery(query: string): Promise<void> {
+    const blanked = blankTraceComments(query);
+    const text = blanked.text;
     const statements = splitStatements(text);
+    const settings = statements.map((s) => sessionTraceSetting(s.text));
+    if (settings.some(Boolean)) {
+      if (settings.every(Boolean)) return this.setSessionTrace(settings.map((setting) => setting!.traceId));
+      return this.refuseQuery('0A000', 'SET tracegate.trace_id must be sent as a query of its own, not together with other statements');
+    }
     const multi = statements.length > 1;
-    const decisions = await Promise.all(statements.map((s) => this.decide({ text: s.text, fingerprint: s.fingerprint, parsed: s.parsed, inMultiStatement: multi, protocol: 'simple' })));
+    const partials = await Promise.all(
+      statements.map(async (s): Promise<StatementPartial> => ({
+        text: s.text,
+        fingerprint: s.fingerprint,
+        parsed: s.parsed,
+        inMultiStatement: multi,
+        protocol: 'simple',
+        ...(await this.traceOf(blanked, s, statements)),
+      })),
+    );
+    const decisions = await Promise.all(partials.map((p) => this.decide(p)));
     const ids = statements.map(() => randomUUID());
     // Strict durability: every statement's request and decision is in the log before any of it runs.
-    await Promise.all(statements.map((s, i) => this.deps.recorder.statementRequested(this.id, ids[i]!, this.context({ text: s.text, fingerprint: s.fingerprint, parsed: s.parsed, inMultiStatement: multi, protocol: 'simple' }), decisions[i]!, 0)));
+    await Promise.all(partials.map((p, i) => this.deps.recorder.statementRequested(this.id, ids[i]!, this.context(p), decisions[i]!, 0)));
     const denied = decisions.some((d) => d.effect !== 'allow');
     const now = Date.now();
     for (const id of ids) this.pending.push({ statementId: id, startedAt: now, batch: this.batch, rows: 0 });
@@ -467,23 +564,92 @@ export class ClientSession {
     this.sendUpstream({ type: 'query', text: rewritten });
   }
 
+  /**
+   * The trace a statement carries: its own comment, else the session's default. Resolved (and an
+   * inline one stored) before policy decides, since policy may act on its features. A trace that
+   * cannot be accepted is carried as `traceProblem`, and the statement is refused with it.
+   */
+  private async traceOf(blanked: BlankedQuery, statement: SqlStatement | undefined, statements: readonly SqlStatement[] = statement ? [statement] : []): Promise<TracePart> {
+    if (blanked.problem) return { traceProblem: blanked.problem };
+    const own = statement ? blanked.comments.find((c) => ownerOf(c.offset, statements) === statement) : blanked.comments[0];
+    const attachment = own?.attachment ?? (this.sessionTraceId ? { traceId: this.sessionTraceId } : undefined);
+    if (!attachment) return {};
+    const traces = this.deps.traces;
+    if (!traces) return { traceProblem: 'this gateway records no reasoning traces (no trace service is configured); remove the tracegate comment' };
+    try {
+      if (attachment.inlineTrace !== undefined) {
+        const { traceId, features } = await traces.submitInline(attachment.inlineTrace, this.identity!, this.id);
+        return { traceId, trace: features };
+      }
+      const traceId = attachment.traceId!;
+      let features = this.resolvedTraces.get(traceId);
+      if (!features) {
+        features = await traces.resolve(traceId, this.identity!);
+        this.resolvedTraces.set(traceId, features);
+      }
+      return { traceId, trace: features };
+    } catch (error) {
+      if (error instanceof TraceRefusal) return { traceProblem: error.message };
+      this.deps.logger.warn({ session: this.id, err: (error as Error).message }, 'trace service unavailable');
+      return { traceProblem: 'the trace service could not be reached to check the attached trace; try again shortly' };
+    }
+  }
+
+  /** `SET tracegate.trace_id`: kept by the gateway, answered as PostgreSQL answers a SET, never forwarded. */
+  private async setSessionTrace(values: readonly string[]): Promise<void> {
+    for (const value of values) {
+      if (value && this.deps.traces) {
+        const problem = await this.traceOf({ text: '', comments: [{ offset: 0, attachment: { traceId: value } }] }, undefined);
+        if (problem.traceProblem) return this.refuseQuery('42501', problem.traceProblem);
+      }
+      this.sessionTraceId = value;
+    }
+    await this.upstreamIdle();
+    if (this.phase === 'closed') return;
+    this.socket.write(Buffer.concat([...values.map(() => serializeBackend.commandComplete('SET')), serializeBackend.readyForQuery(this.transactionStatus)]));
+  }
+
+  /** Fails a whole simple Query where it stands, through the target, so the transaction reacts as to any error. */
+  private refuseQuery(sqlstate: string, message: string): void {
+    this.closeBatch();
+    this.sendUpstream({ type: 'query', text: denialStatement(sqlstate, message) });
+  }
+
+  /** Resolves once the target has answered everything sent to it (its last ReadyForQuery was relayed). */
+  private upstreamIdle(): Promise<void> {
+    if (this.openBatches.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   private async relayParse(message: ParseMessage): Promise<void> {
-    const statements = splitStatements(message.text);
+    const blanked = blankTraceComments(message.text);
+    const text = blanked.text;
+    const statements = splitStatements(text);
     const [statement] = statements;
     if (statements.length === 0) {
       // Only whitespace, comments or semicolons: nothing runs, and the target answers its
       // executions with EmptyQueryResponse, as it does for an empty simple Query.
-      const context = this.context({ text: message.text, fingerprint: '', parsed: true, inMultiStatement: false, protocol: 'extended' });
+      const context = this.context({ text, fingerprint: '', parsed: true, inMultiStatement: false, protocol: 'extended' });
       this.expectStatementChange('statement', message.statement, { context, decision: undefined, deniedStatementId: undefined });
-      this.sendUpstream(message);
+      this.sendUpstream({ ...message, text });
       return;
     }
-    const context = this.context({ text: statement?.text ?? message.text, fingerprint: statement?.fingerprint ?? '', parsed: statement?.parsed ?? false, inMultiStatement: false, protocol: 'extended' });
-    const decision = await this.decide(context);
+    const partial: StatementPartial = {
+      text: statement?.text ?? text,
+      fingerprint: statement?.fingerprint ?? '',
+      parsed: statement?.parsed ?? false,
+      inMultiStatement: false,
+      protocol: 'extended',
+      ...(await this.traceOf(blanked, statement)),
+    };
+    const context = this.context(partial);
+    const decision = namesTraceSetting(partial.text)
+      ? this.refusal(partial, 'tracegate.trace_id is set with a simple query (SET tracegate.trace_id = \'…\') or attached as a comment; it cannot be prepared')
+      : await this.decide(partial);
     if (decision.effect === 'allow') {
       // Recorded when it runs: each Execute is one execution, with its own parameters.
       this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId: undefined });
-      this.sendUpstream(message);
+      this.sendUpstream({ ...message, text });
       return;
     }
     // A refusal is recorded now, whether or not the client ever executes it.
@@ -563,7 +729,9 @@ export class ClientSession {
       this.fatal({ severity: 'FATAL', sqlstate: '08P01', message: (error as Error).message });
       return;
     }
-    if (!this.socket.write(chunk)) {
+    let flowing = this.socket.write(chunk);
+    if (this.injections.length > 0 && this.upstreamFramer.atMessageBoundary) flowing = this.socket.write(Buffer.concat(this.injections.splice(0)));
+    if (!flowing) {
       this.upstream?.socket.pause();
       this.socket.once('drain', () => this.upstream?.socket.resume());
     }
@@ -609,7 +777,11 @@ export class ClientSession {
         return;
       }
       case BackendType.ReadyForQuery: {
+        const status = frame.body[0];
+        if (status === 0x49 || status === 0x54 || status === 0x45) this.transactionStatus = String.fromCharCode(status) as 'I' | 'T' | 'E';
         const batch = this.openBatches.shift();
+        // Resolved after this chunk is relayed (promise callbacks run after this handler returns).
+        if (this.openBatches.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
         // Parses and Closes of that batch still unanswered were refused or skipped.
         while (batch !== undefined && this.statementChanges.length > 0 && this.statementChanges[0]!.batch <= batch) this.statementChanges.shift()!.settle();
         // Whatever of that batch got no reply was skipped after an error.
@@ -643,6 +815,8 @@ export class ClientSession {
     if (this.phase === 'closed') return;
     const wasRelaying = this.upstream !== undefined;
     this.phase = 'closed';
+    this.closing.abort();
+    for (const wake of this.idleWaiters.splice(0)) wake();
     clearTimeout(this.startupTimer);
     this.deps.unregister(this);
     for (const change of this.statementChanges.splice(0)) change.settle();
@@ -658,4 +832,13 @@ export class ClientSession {
       );
     }
   }
+}
+
+/**
+ * The statement a trace comment belongs to: the one whose span holds it; a comment ahead of the
+ * first statement (the parser's span starts at its first token) belongs to the one after it, and
+ * one after the last semicolon to the last statement.
+ */
+function ownerOf(offset: number, statements: readonly SqlStatement[]): SqlStatement | undefined {
+  return statements.find((s) => offset >= s.start && offset < s.end) ?? statements.find((s) => s.start > offset) ?? statements.at(-1);
 }

@@ -75,5 +75,7 @@ export class CachingJudge implements StatementJudge {
 
 function cacheKey(s: StatementContext): string {
   const id = s.identity;
-  return JSON.stringify([id.id, id.kind, [...id.groups].sort(), s.target, s.fingerprint, s.protocol, s.inMultiStatement]);
+  // Trace features are policy input: the same statement with another trace may be decided otherwise.
+  const trace = s.trace ? [s.trace.confidence, s.trace.model, [...s.trace.tags].sort()] : null;
+  return JSON.stringify([id.id, id.kind, [...id.groups].sort(), s.target, s.fingerprint, s.protocol, s.inMultiStatement, trace]);
 }

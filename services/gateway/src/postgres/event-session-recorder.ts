@@ -94,6 +94,7 @@ export class EventSessionRecorder implements SessionRecorder {
         protocol: statement.protocol,
         inMultiStatement: statement.inMultiStatement,
         parameterCount,
+        traceId: statement.traceId ?? '',
       })),
       this.seal(sessionId, 'statement_decided', gatewayV1.StatementDecided.toJSON({
         statementId,
@@ -102,6 +103,8 @@ export class EventSessionRecorder implements SessionRecorder {
         reason: decision.reason,
         policyVersion: decision.policyVersion,
         maskingProfile: decision.maskingProfile,
+        approvalRequestId: decision.approval?.requestId ?? '',
+        approvalState: decision.approval?.state ?? '',
       })),
     ]));
     if (this.durability === 'strict') {
@@ -116,7 +119,7 @@ export class EventSessionRecorder implements SessionRecorder {
 
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
     // Sealed now, so the chain keeps the order things happened in; written with the next append.
-    const record = this.seal(sessionId, 'statement_completed', gatewayV1.StatementCompleted.toJSON({ statementId, ...completion, durationMs: Math.round(completion.durationMs) }));
+    const record = this.seal(sessionId, 'statement_completed', gatewayV1.StatementCompleted.toJSON({ statementId, ...completion, durationMs: Math.round(completion.durationMs), masked: completion.masked ?? {} }));
     const pending = this.unsent.get(sessionId);
     if (pending) pending.push(record);
     else this.unsent.set(sessionId, [record]);

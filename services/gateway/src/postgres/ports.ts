@@ -34,6 +34,41 @@ export interface StatementDecision {
   readonly reason: string;
   readonly policyVersion: string;
   readonly maskingProfile: string;
+  /** Who must approve, for a review effect. */
+  readonly review?: ReviewTerms;
+  /** For a statement that was held: the approval request and how it ended. */
+  readonly approval?: { readonly requestId: string; readonly state: ReviewOutcome['state'] };
+}
+
+export interface ReviewTerms {
+  readonly reviewerGroup: string;
+  readonly quorum: number;
+  readonly timeoutSeconds: number;
+}
+
+/** What reviewers are asked to approve. The command is masked: reviewers never see raw secrets. */
+export interface ReviewRequest {
+  readonly sessionId: string;
+  readonly identity: VerifiedIdentity;
+  readonly target: string;
+  readonly maskedCommand: string;
+  readonly traceId: string;
+  readonly rule: string;
+  readonly terms: ReviewTerms;
+}
+
+export type ReviewOutcome =
+  | { readonly state: 'approved'; readonly requestId: string; readonly approvers: readonly string[] }
+  | { readonly state: 'denied' | 'expired' | 'withdrawn'; readonly requestId: string; readonly reason: string };
+
+/**
+ * The approvals service, seen from a held statement. `hold` opens a request, tells `onOpened` its
+ * id (the client hears it in a NoticeResponse), and resolves once the request is final, however
+ * long that takes and across restarts of the approvals service. Aborting the signal (the client
+ * went away) withdraws the request.
+ */
+export interface ReviewDesk {
+  hold(request: ReviewRequest, signal: AbortSignal, onOpened: (requestId: string) => void): Promise<ReviewOutcome>;
 }
 
 export interface StatementContext {
@@ -44,6 +79,33 @@ export interface StatementContext {
   readonly parsed: boolean;
   readonly inMultiStatement: boolean;
   readonly protocol: 'simple' | 'extended' | 'function-call';
+  /** The reasoning trace attached to it, if any. */
+  readonly traceId?: string;
+  /** What policy may know of that trace. */
+  readonly trace?: TraceFeatures;
+}
+
+/** The features of a reasoning trace that policy decides on. */
+export interface TraceFeatures {
+  readonly confidence: number;
+  readonly model: string;
+  readonly tags: readonly string[];
+}
+
+/** Why a trace attached to a statement was not accepted: the statement is refused with this sentence. */
+export class TraceRefusal extends Error {
+  override readonly name = 'TraceRefusal';
+}
+
+/**
+ * Where traces live (the audit service's TraceService). A trace id must exist and belong to the
+ * identity attaching it: an agent cannot attach someone else's reasoning. Both methods throw
+ * TraceRefusal for a trace that is not acceptable, and other errors when the service is unreachable.
+ */
+export interface TraceRegistry {
+  resolve(traceId: string, identity: VerifiedIdentity): Promise<TraceFeatures>;
+  /** Stores a small trace carried inline in a statement comment (JSON text); returns its id. */
+  submitInline(traceJson: string, identity: VerifiedIdentity, sessionId: string): Promise<{ readonly traceId: string; readonly features: TraceFeatures }>;
 }
 
 /** The policy service. A decision may take long (review): the session waits, others don't. */
@@ -68,6 +130,8 @@ export interface StatementCompletion {
   readonly errorMessage: string;
   /** false when the target skipped it (an earlier error in the same batch). */
   readonly executed: boolean;
+  /** How often each masking rule or detector fired on its result: never the values. */
+  readonly masked?: Readonly<Record<string, number>>;
 }
 
 /**

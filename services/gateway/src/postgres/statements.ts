@@ -7,6 +7,9 @@ export interface SqlStatement {
   readonly fingerprint: string;
   /** False when the parser could not read it: such a statement is decided as opaque, never allowed by accident. */
   readonly parsed: boolean;
+  /** Byte offsets of the statement in the query (UTF-8), before trimming: [start, end). */
+  readonly start: number;
+  readonly end: number;
 }
 
 let loaded: Promise<void> | undefined;
@@ -27,7 +30,7 @@ export function splitStatements(query: string): SqlStatement[] {
   try {
     stmts = parseSync(query).stmts ?? [];
   } catch {
-    return [{ text: query, fingerprint: '', parsed: false }];
+    return [{ text: query, fingerprint: '', parsed: false, start: 0, end: Buffer.byteLength(query) }];
   }
   // Locations are byte offsets into the UTF-8 query.
   const bytes = Buffer.from(query, 'utf8');
@@ -35,7 +38,7 @@ export function splitStatements(query: string): SqlStatement[] {
     const start = s.stmt_location ?? 0;
     const end = s.stmt_len === undefined || s.stmt_len === 0 ? bytes.length : start + s.stmt_len;
     const text = bytes.toString('utf8', start, end).trim();
-    return { text, fingerprint: safeFingerprint(text), parsed: true };
+    return { text, fingerprint: safeFingerprint(text), parsed: true, start, end };
   });
 }
 

@@ -9,7 +9,9 @@ import { PostgresListener } from '../postgres-listener.js';
 import type {
   ClientAuthenticator,
   CredentialBroker,
+  ReviewDesk,
   SessionFacts,
+  TraceRegistry,
   SessionRecorder,
   StatementCompletion,
   StatementContext,
@@ -51,6 +53,7 @@ export interface RecordedStatement {
   readonly text: string;
   readonly effect: StatementDecision['effect'];
   readonly parameterCount: number;
+  readonly traceId: string | undefined;
   completion: StatementCompletion | undefined;
 }
 
@@ -64,7 +67,7 @@ export class MemoryRecorder implements SessionRecorder {
     this.sessions.set(facts.sessionId, facts);
   }
   async statementRequested(_sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
-    this.statements.push({ statementId, text: statement.text, effect: decision.effect, parameterCount, completion: undefined });
+    this.statements.push({ statementId, text: statement.text, effect: decision.effect, parameterCount, traceId: statement.traceId, completion: undefined });
   }
   statementCompleted(_sessionId: string, statementId: string, completion: StatementCompletion): void {
     const entry = this.statements.find((s) => s.statementId === statementId);
@@ -80,6 +83,8 @@ export interface GatewayFixtureOptions {
   readonly requireTls?: boolean;
   readonly judge?: StatementJudge;
   readonly recorder?: SessionRecorder;
+  readonly reviews?: ReviewDesk;
+  readonly traces?: TraceRegistry;
   /** Further targets by name, e.g. a fake server; 'billing' is always the real database. */
   readonly targets?: ReadonlyMap<string, TargetEndpoint>;
   readonly upstreamTimeoutMs?: number;
@@ -164,7 +169,7 @@ export async function startGatewayFixture(server: TargetServer, options: Gateway
       startupTimeoutMs: options.startupTimeoutMs,
       maxMessageLength: 64 * 1024 * 1024,
     },
-    { authenticator, broker, judge: options.judge ?? new RuleJudge(), recorder: options.recorder ?? new MemoryRecorder() },
+    { authenticator, broker, judge: options.judge ?? new RuleJudge(), recorder: options.recorder ?? new MemoryRecorder(), ...(options.reviews ? { reviews: options.reviews } : {}), ...(options.traces ? { traces: options.traces } : {}) },
     logger,
   );
   const address = await listener.listen();

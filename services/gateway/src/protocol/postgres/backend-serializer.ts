@@ -8,6 +8,7 @@ import { cstring, int32, integer, uint16 } from './serializer-checks.js';
 
 /** First byte of the backend messages written here. */
 export const enum BackendMessageCode {
+  CommandComplete = 0x43, // C — a statement finished; carries its command tag ("SET", "SELECT 3")
   ErrorResponse = 0x45, // E — an error; FATAL closes the connection
   BackendKeyData = 0x4b, // K — process ID and secret key the client quotes in a CancelRequest
   NoticeResponse = 0x4e, // N — a warning or notice; the session goes on
@@ -175,6 +176,11 @@ export const serializeBackend = {
       );
     }
     return writer.addInt32(processId).add(secretKey).flush(BackendMessageCode.BackendKeyData);
+  },
+
+  /** For a statement the gateway answers itself (SET tracegate.trace_id). */
+  commandComplete(tag: string): Buffer {
+    return guarded(() => writer.addCString(cstring(tag, 'command tag')).flush(BackendMessageCode.CommandComplete));
   },
 
   readyForQuery(status: TransactionStatus): Buffer {

@@ -44,6 +44,8 @@ export interface StatementRequested {
   protocol: string;
   inMultiStatement: boolean;
   parameterCount: number;
+  /** The reasoning trace the agent attached (comment, session default or inline), if any. */
+  traceId: string;
 }
 
 /** dev.tracegate.session.statement_decided.v1: the policy's decision, in the same write as the request. */
@@ -55,6 +57,13 @@ export interface StatementDecided {
   reason: string;
   policyVersion: string;
   maskingProfile: string;
+  /**
+   * Set when the policy's effect was review: the approval request the statement was held for, and
+   * how it ended (approved, denied, expired, withdrawn). The effect is then what followed:
+   * allow after approval, deny otherwise.
+   */
+  approvalRequestId: string;
+  approvalState: string;
 }
 
 /** dev.tracegate.session.statement_completed.v1: what the target answered. */
@@ -69,6 +78,37 @@ export interface StatementCompleted {
   errorMessage: string;
   /** False when the target skipped it after an earlier error in the same batch. */
   executed: boolean;
+  /** How often each masking rule or detector fired on its result, by name: never the values. */
+  masked: { [key: string]: number };
+}
+
+export interface StatementCompleted_MaskedEntry {
+  key: string;
+  value: number;
+}
+
+/**
+ * dev.tracegate.session.statement_result.v1: rows of a statement's result as the client received
+ * them, after masking, in chunks; at most the configured number of rows per statement is
+ * recorded, and the completion carries the total.
+ */
+export interface StatementResult {
+  statementId: string;
+  /** 0, 1, 2… per statement. */
+  chunk: number;
+  /** Column names, in the first chunk only. */
+  columns: string[];
+  /** Each row as its text values (binary values base64), NULL as an unset value. */
+  rows: ResultRow[];
+}
+
+export interface ResultRow {
+  values: NullableText[];
+}
+
+export interface NullableText {
+  /** Unset for SQL NULL. */
+  text?: string | undefined;
 }
 
 /** dev.tracegate.session.ended.v1 */
@@ -175,6 +215,11 @@ export const StatementRequested: MessageFns<StatementRequested> = {
         : isSet(object.parameter_count)
         ? globalThis.Number(object.parameter_count)
         : 0,
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
     };
   },
 
@@ -197,6 +242,9 @@ export const StatementRequested: MessageFns<StatementRequested> = {
     }
     if (message.parameterCount !== 0) {
       obj.parameterCount = Math.round(message.parameterCount);
+    }
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
     }
     return obj;
   },
@@ -223,6 +271,16 @@ export const StatementDecided: MessageFns<StatementDecided> = {
         : isSet(object.masking_profile)
         ? globalThis.String(object.masking_profile)
         : "",
+      approvalRequestId: isSet(object.approvalRequestId)
+        ? globalThis.String(object.approvalRequestId)
+        : isSet(object.approval_request_id)
+        ? globalThis.String(object.approval_request_id)
+        : "",
+      approvalState: isSet(object.approvalState)
+        ? globalThis.String(object.approvalState)
+        : isSet(object.approval_state)
+        ? globalThis.String(object.approval_state)
+        : "",
     };
   },
 
@@ -245,6 +303,12 @@ export const StatementDecided: MessageFns<StatementDecided> = {
     }
     if (message.maskingProfile !== "") {
       obj.maskingProfile = message.maskingProfile;
+    }
+    if (message.approvalRequestId !== "") {
+      obj.approvalRequestId = message.approvalRequestId;
+    }
+    if (message.approvalState !== "") {
+      obj.approvalState = message.approvalState;
     }
     return obj;
   },
@@ -276,6 +340,20 @@ export const StatementCompleted: MessageFns<StatementCompleted> = {
         ? globalThis.String(object.error_message)
         : "",
       executed: isSet(object.executed) ? globalThis.Boolean(object.executed) : false,
+      masked: isObject(object.masked)
+        ? (globalThis.Object.entries(object.masked) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -302,6 +380,99 @@ export const StatementCompleted: MessageFns<StatementCompleted> = {
     if (message.executed !== false) {
       obj.executed = message.executed;
     }
+    if (message.masked) {
+      const entries = globalThis.Object.entries(message.masked) as [string, number][];
+      if (entries.length > 0) {
+        obj.masked = {};
+        entries.forEach(([k, v]) => {
+          obj.masked[k] = Math.round(v);
+        });
+      }
+    }
+    return obj;
+  },
+};
+
+export const StatementCompleted_MaskedEntry: MessageFns<StatementCompleted_MaskedEntry> = {
+  fromJSON(object: any): StatementCompleted_MaskedEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: StatementCompleted_MaskedEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+};
+
+export const StatementResult: MessageFns<StatementResult> = {
+  fromJSON(object: any): StatementResult {
+    return {
+      statementId: isSet(object.statementId)
+        ? globalThis.String(object.statementId)
+        : isSet(object.statement_id)
+        ? globalThis.String(object.statement_id)
+        : "",
+      chunk: isSet(object.chunk) ? globalThis.Number(object.chunk) : 0,
+      columns: globalThis.Array.isArray(object?.columns)
+        ? object.columns.map((e: any) => globalThis.String(e))
+        : [],
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => ResultRow.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: StatementResult): unknown {
+    const obj: any = {};
+    if (message.statementId !== "") {
+      obj.statementId = message.statementId;
+    }
+    if (message.chunk !== 0) {
+      obj.chunk = Math.round(message.chunk);
+    }
+    if (message.columns?.length) {
+      obj.columns = message.columns;
+    }
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => ResultRow.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const ResultRow: MessageFns<ResultRow> = {
+  fromJSON(object: any): ResultRow {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => NullableText.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ResultRow): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => NullableText.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const NullableText: MessageFns<NullableText> = {
+  fromJSON(object: any): NullableText {
+    return { text: isSet(object.text) ? globalThis.String(object.text) : undefined };
+  },
+
+  toJSON(message: NullableText): unknown {
+    const obj: any = {};
+    if (message.text !== undefined) {
+      obj.text = message.text;
+    }
     return obj;
   },
 };
@@ -319,6 +490,10 @@ export const SessionEnded: MessageFns<SessionEnded> = {
     return obj;
   },
 };
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
+}
 
 function isSet(value: any): boolean {
   return value !== null && value !== undefined;
