@@ -124,8 +124,8 @@ function truncate(text: string): string {
  * see trace ids. Returns the new default ('' after RESET), or undefined when it is no such SET.
  */
 export function sessionTraceSetting(statement: string): { readonly traceId: string } | undefined {
-  const set = /^\s*SET\s+(?:SESSION\s+)?"?tracegate"?\s*\.\s*"?trace_id"?\s*(?:=|\bTO\b)\s*(?:'((?:[^']|'')*)'|([A-Za-z0-9_.:-]+)|DEFAULT)\s*;?\s*$/i.exec(statement);
-  if (set) return { traceId: (set[1] ?? set[2] ?? '').replaceAll("''", "'") };
+  const set = /^\s*SET\s+(?:SESSION\s+)?"?tracegate"?\s*\.\s*"?trace_id"?\s*(?:=|\bTO\b)\s*(?:'((?:[^']|'')*)'|(DEFAULT)|([A-Za-z0-9_.:-]+))\s*;?\s*$/i.exec(statement);
+  if (set) return { traceId: set[2] ? '' : (set[1] ?? set[3] ?? '').replaceAll("''", "'") };
   if (/^\s*RESET\s+"?tracegate"?\s*\.\s*"?trace_id"?\s*;?\s*$/i.test(statement)) return { traceId: '' };
   return undefined;
 }
