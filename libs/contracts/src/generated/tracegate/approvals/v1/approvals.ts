@@ -126,6 +126,11 @@ export interface ApprovalRequest {
   expiresAt: Timestamp | undefined;
   createdAt: Timestamp | undefined;
   sessionId: string;
+  requesterName: string;
+  /** Who denied it (denied), or who withdrew it (withdrawn). */
+  decidedBy: string;
+  /** When it became final; unset while pending. */
+  finishedAt: Timestamp | undefined;
 }
 
 export interface RequestRequest {
@@ -138,6 +143,7 @@ export interface RequestRequest {
   quorum: number;
   timeoutSeconds: number;
   sessionId: string;
+  requesterName: string;
 }
 
 export interface RequestResponse {
@@ -146,6 +152,10 @@ export interface RequestResponse {
 
 export interface DecideRequest {
   id: string;
+  /**
+   * The reviewer's identity id or name. Callers presenting the reviewer's own API key in the
+   * metadata 'x-tracegate-api-key' leave it empty: the key says who they are.
+   */
   reviewerId: string;
   verdict: Verdict;
   reason: string;
@@ -176,6 +186,17 @@ export interface WatchRequest {
 }
 
 export interface WatchResponse {
+  request: ApprovalRequest | undefined;
+}
+
+export interface WithdrawRequest {
+  id: string;
+  /** Must be the request's requester: only they can take it back. */
+  requesterId: string;
+  reason: string;
+}
+
+export interface WithdrawResponse {
   request: ApprovalRequest | undefined;
 }
 
@@ -228,6 +249,21 @@ export const ApprovalRequest: MessageFns<ApprovalRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      requesterName: isSet(object.requesterName)
+        ? globalThis.String(object.requesterName)
+        : isSet(object.requester_name)
+        ? globalThis.String(object.requester_name)
+        : "",
+      decidedBy: isSet(object.decidedBy)
+        ? globalThis.String(object.decidedBy)
+        : isSet(object.decided_by)
+        ? globalThis.String(object.decided_by)
+        : "",
+      finishedAt: isSet(object.finishedAt)
+        ? fromJsonTimestamp(object.finishedAt)
+        : isSet(object.finished_at)
+        ? fromJsonTimestamp(object.finished_at)
+        : undefined,
     };
   },
 
@@ -275,6 +311,15 @@ export const ApprovalRequest: MessageFns<ApprovalRequest> = {
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
     }
+    if (message.requesterName !== "") {
+      obj.requesterName = message.requesterName;
+    }
+    if (message.decidedBy !== "") {
+      obj.decidedBy = message.decidedBy;
+    }
+    if (message.finishedAt !== undefined) {
+      obj.finishedAt = fromTimestamp(message.finishedAt).toISOString();
+    }
     return obj;
   },
 };
@@ -315,6 +360,11 @@ export const RequestRequest: MessageFns<RequestRequest> = {
         : isSet(object.session_id)
         ? globalThis.String(object.session_id)
         : "",
+      requesterName: isSet(object.requesterName)
+        ? globalThis.String(object.requesterName)
+        : isSet(object.requester_name)
+        ? globalThis.String(object.requester_name)
+        : "",
     };
   },
 
@@ -346,6 +396,9 @@ export const RequestRequest: MessageFns<RequestRequest> = {
     }
     if (message.sessionId !== "") {
       obj.sessionId = message.sessionId;
+    }
+    if (message.requesterName !== "") {
+      obj.requesterName = message.requesterName;
     }
     return obj;
   },
@@ -499,6 +552,48 @@ export const WatchResponse: MessageFns<WatchResponse> = {
   },
 };
 
+export const WithdrawRequest: MessageFns<WithdrawRequest> = {
+  fromJSON(object: any): WithdrawRequest {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      requesterId: isSet(object.requesterId)
+        ? globalThis.String(object.requesterId)
+        : isSet(object.requester_id)
+        ? globalThis.String(object.requester_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: WithdrawRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.requesterId !== "") {
+      obj.requesterId = message.requesterId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+export const WithdrawResponse: MessageFns<WithdrawResponse> = {
+  fromJSON(object: any): WithdrawResponse {
+    return { request: isSet(object.request) ? ApprovalRequest.fromJSON(object.request) : undefined };
+  },
+
+  toJSON(message: WithdrawResponse): unknown {
+    const obj: any = {};
+    if (message.request !== undefined) {
+      obj.request = ApprovalRequest.toJSON(message.request);
+    }
+    return obj;
+  },
+};
+
 /** ApprovalService holds risky commands for human reviewers. Its state is event-sourced. */
 
 export interface ApprovalServiceClient {
@@ -513,6 +608,13 @@ export interface ApprovalServiceClient {
   /** Watch streams the request's state now and on every change until it is final. */
 
   watch(request: WatchRequest, metadata?: Metadata): Observable<WatchResponse>;
+
+  /**
+   * Withdraw ends a pending request on its requester's behalf (the gateway withdraws when the
+   * client that asked disconnects). Withdrawing a request already withdrawn answers its state.
+   */
+
+  withdraw(request: WithdrawRequest, metadata?: Metadata): Observable<WithdrawResponse>;
 }
 
 /** ApprovalService holds risky commands for human reviewers. Its state is event-sourced. */
@@ -535,11 +637,21 @@ export interface ApprovalServiceController {
   /** Watch streams the request's state now and on every change until it is final. */
 
   watch(request: WatchRequest, metadata?: Metadata): Observable<WatchResponse>;
+
+  /**
+   * Withdraw ends a pending request on its requester's behalf (the gateway withdraws when the
+   * client that asked disconnects). Withdrawing a request already withdrawn answers its state.
+   */
+
+  withdraw(
+    request: WithdrawRequest,
+    metadata?: Metadata,
+  ): Promise<WithdrawResponse> | Observable<WithdrawResponse> | WithdrawResponse;
 }
 
 export function ApprovalServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["request", "decide", "get", "list", "watch"];
+    const grpcMethods: string[] = ["request", "decide", "get", "list", "watch", "withdraw"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("ApprovalService", method)(constructor.prototype[method], method, descriptor);
