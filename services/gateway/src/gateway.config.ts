@@ -8,6 +8,8 @@ export const gatewayConfigSchema = {
   internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters', secret: true }),
   brokerAddress: optional(env.string('TRACEGATE_BROKER_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   policyAddress: optional(env.string('TRACEGATE_POLICY_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
+  approvalsAddress: optional(env.string('TRACEGATE_APPROVALS_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
+  auditAddress: optional(env.string('TRACEGATE_AUDIT_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   durability: env.oneOf('TRACEGATE_DURABILITY', ['strict', 'async'] as const, 'strict'),
   /** As PostgreSQL's authentication_timeout: a client must finish start-up and send its key within this. */
   startupTimeoutMs: env.int('TRACEGATE_GATEWAY_STARTUP_TIMEOUT_MS', { fallback: 60_000, min: 1000, max: 600_000 }),

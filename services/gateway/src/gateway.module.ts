@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from '@tracegate/runtime';
+import { ApprovalsClient } from './clients/approvals-client.js';
 import { BrokerClient } from './clients/broker-client.js';
 import { PolicyClient } from './clients/policy-client.js';
 import type { gatewayConfigSchema } from './gateway.config.js';
@@ -18,6 +19,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
   private broker: BrokerClient | undefined;
   private policy: PolicyClient | undefined;
   private judge: CachingJudge | undefined;
+  private approvals: ApprovalsClient | undefined;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -30,6 +32,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
     this.broker = new BrokerClient(config.brokerAddress ?? local(context.env.TRACEGATE_BROKER_GRPC_PORT, 7104), config.internalToken);
     this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
+    this.approvals = new ApprovalsClient(config.approvalsAddress ?? local(context.env.TRACEGATE_APPROVALS_GRPC_PORT, 7105), config.internalToken, context.logger);
     this.judge = new CachingJudge(this.policy, this.policy);
     this.judge.start();
     const secureContext = loadTls(config);
@@ -43,7 +46,13 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         startupTimeoutMs: config.startupTimeoutMs,
         maxMessageLength: 1024 * 1024 * 1024,
       },
-      { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability) },
+      {
+        authenticator: this.broker,
+        broker: this.broker,
+        judge: this.judge,
+        recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability),
+        reviews: this.approvals,
+      },
       context.logger,
     );
     await this.listener.listen();
@@ -54,6 +63,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.judge?.stop();
     this.broker?.close();
     this.policy?.close();
+    this.approvals?.close();
   }
 }
 
