@@ -15,6 +15,22 @@ export interface BackendFrame {
   readonly type: number;
   /** The message body, without type and length; empty when its type's body is skipped. A view: copy it to keep it. */
   readonly body: Buffer;
+  /**
+   * Where the message began in the chunk just pushed, or -1 when it began in an earlier chunk;
+   * and where it ended in this chunk. A relay that rewrites messages splices at these offsets.
+   */
+  readonly start: number;
+  readonly end: number;
+  /** The caller withheld its first bytes (see `withholdPending`): they were not relayed, so the whole message must be. */
+  readonly withheld: boolean;
+}
+
+/** The message still incomplete after a push. */
+export interface PendingMessage {
+  readonly type: number;
+  /** Where it began in the chunk just pushed, or -1 when in an earlier one. */
+  readonly start: number;
+  readonly withheld: boolean;
 }
 
 export const DEFAULT_MAX_BACKEND_MESSAGE_LENGTH = 1024 * 1024 * 1024;
@@ -34,12 +50,17 @@ interface PartialMessage {
   /** The bytes so far, for a kept body; undefined while skipping one. */
   body: Buffer | undefined;
   received: number;
+  start: number;
+  withheld: boolean;
 }
 
 export class BackendFramer {
   private readonly header = Buffer.alloc(HEADER_SIZE);
   private headerLength = 0;
   private partial: PartialMessage | undefined;
+  /** Where the header being read began in the last chunk (-1: an earlier chunk), and whether it is withheld. */
+  private headerStart = -1;
+  private headerWithheld = false;
 
   /**
    * @param keepsBody which message types the caller reads the body of; the others are delivered
@@ -63,6 +84,9 @@ export class BackendFramer {
   /** Calls `onFrame` for every message completed by `chunk`, in order, keeping the state of an incomplete one. */
   push(chunk: Buffer, onFrame: (frame: BackendFrame) => void): void {
     let offset = 0;
+    // Whatever is carried over began before this chunk.
+    if (this.partial) this.partial.start = -1;
+    this.headerStart = -1;
     while (offset < chunk.length) {
       const partial = this.partial;
       if (partial) {
@@ -72,29 +96,58 @@ export class BackendFramer {
         offset += n;
         if (partial.received < partial.bodyLength) return;
         this.partial = undefined;
-        onFrame({ type: partial.type, body: partial.body ? partial.body.subarray(0, partial.bodyLength) : EMPTY });
+        onFrame({ type: partial.type, body: partial.body ? partial.body.subarray(0, partial.bodyLength) : EMPTY, start: partial.start, end: offset, withheld: partial.withheld });
         continue;
       }
       if (this.headerLength > 0 || chunk.length - offset < HEADER_SIZE) {
+        if (this.headerLength === 0) this.headerStart = offset;
         const n = Math.min(HEADER_SIZE - this.headerLength, chunk.length - offset);
         chunk.copy(this.header, this.headerLength, offset, offset + n);
         this.headerLength += n;
         offset += n;
         if (this.headerLength < HEADER_SIZE) return;
         this.headerLength = 0;
-        this.begin(this.header[0]!, this.header.readInt32BE(1), onFrame);
+        const withheld = this.headerWithheld;
+        this.headerWithheld = false;
+        this.begin(this.header[0]!, this.header.readInt32BE(1), onFrame, this.headerStart, offset, withheld);
         continue;
       }
       const type = chunk[offset]!;
       const bodyLength = this.checkedBodyLength(type, chunk.readInt32BE(offset + 1));
       const bodyStart = offset + HEADER_SIZE;
       if (chunk.length - bodyStart >= bodyLength) {
-        onFrame({ type, body: chunk.subarray(bodyStart, bodyStart + bodyLength) });
+        onFrame({ type, body: chunk.subarray(bodyStart, bodyStart + bodyLength), start: offset, end: bodyStart + bodyLength, withheld: false });
         offset = bodyStart + bodyLength;
         continue;
       }
+      const start = offset;
       offset = bodyStart;
-      this.begin(type, bodyLength + 4, onFrame);
+      this.begin(type, bodyLength + 4, onFrame, start, offset, false);
+    }
+  }
+
+  /** The message a push left incomplete, if any (a header of at least its type byte counts). */
+  get pending(): PendingMessage | undefined {
+    if (this.partial) return { type: this.partial.type, start: this.partial.start, withheld: this.partial.withheld };
+    if (this.headerLength > 0) return { type: this.header[0]!, start: this.headerStart, withheld: this.headerWithheld };
+    return undefined;
+  }
+
+  /**
+   * The caller has not relayed the pending message's first bytes (it may rewrite the message):
+   * its body is kept from now on, and its frame comes with `withheld`, so it can be relayed whole.
+   * Only for a message that began in the chunk just pushed, or one already withheld.
+   */
+  withholdPending(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    if (pending.start < 0 && !pending.withheld) throw new Error('a message already partly relayed cannot be withheld');
+    if (this.partial) {
+      if (!this.partial.body && this.partial.received > 0) throw new Error('a message whose body was skipped cannot be withheld');
+      this.partial.body ??= Buffer.allocUnsafe(Math.min(this.partial.bodyLength, INITIAL_BODY_CAPACITY));
+      this.partial.withheld = true;
+    } else {
+      this.headerWithheld = true;
     }
   }
 
@@ -107,6 +160,7 @@ export class BackendFramer {
     this.partial = undefined;
     const headerLength = this.headerLength;
     this.headerLength = 0;
+    this.headerWithheld = false;
     if (!partial) return Buffer.from(this.header.subarray(0, headerLength));
     if (!partial.body && partial.bodyLength > 0) throw new Error('a skipped message body cannot be handed over');
     const header = Buffer.alloc(HEADER_SIZE);
@@ -115,14 +169,14 @@ export class BackendFramer {
     return Buffer.concat([header, (partial.body ?? EMPTY).subarray(0, partial.received)]);
   }
 
-  private begin(type: number, length: number, onFrame: (frame: BackendFrame) => void): void {
+  private begin(type: number, length: number, onFrame: (frame: BackendFrame) => void, start: number, at: number, withheld: boolean): void {
     const bodyLength = this.checkedBodyLength(type, length);
     if (bodyLength === 0) {
-      onFrame({ type, body: EMPTY });
+      onFrame({ type, body: EMPTY, start, end: at, withheld });
       return;
     }
-    const body = this.keepsBody(type) ? Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_BODY_CAPACITY)) : undefined;
-    this.partial = { type, bodyLength, body, received: 0 };
+    const body = withheld || this.keepsBody(type) ? Buffer.allocUnsafe(Math.min(bodyLength, INITIAL_BODY_CAPACITY)) : undefined;
+    this.partial = { type, bodyLength, body, received: 0, start, withheld };
   }
 
   private checkedBodyLength(type: number, length: number): number {
@@ -161,6 +215,12 @@ export const enum BackendType {
   EmptyQueryResponse = 0x49, // I
   PortalSuspended = 0x73, // s
   ParseComplete = 0x31, // 1
+  BindComplete = 0x32, // 2
+  RowDescription = 0x54, // T
+  NoData = 0x6e, // n
+  ParameterDescription = 0x74, // t
+  CopyData = 0x64, // d
+  CopyDone = 0x63, // c
   CloseComplete = 0x33, // 3
   CopyInResponse = 0x47, // G
   CopyOutResponse = 0x48, // H

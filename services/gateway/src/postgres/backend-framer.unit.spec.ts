@@ -79,9 +79,65 @@ describe('backend framer', () => {
     for (let cut = 0; cut <= stream.length; cut += 1) {
       const framer = new BackendFramer(1024, keepAll);
       const seen: BackendFrame[] = [];
-      framer.push(stream.subarray(0, cut), (f) => seen.push({ type: f.type, body: Buffer.from(f.body) }));
+      framer.push(stream.subarray(0, cut), (f) => seen.push({ ...f, body: Buffer.from(f.body) }));
       const consumed = seen.reduce((n, f) => n + 5 + f.body.length, 0);
       assert.deepEqual(framer.takeRemainder(), stream.subarray(consumed, cut), `split at ${cut}`);
     }
+  });
+
+  /**
+   * A relay as the session runs it: passes bytes through untouched, except the messages it
+   * rewrites, spliced in at the frame offsets; it withholds an incomplete message it may rewrite.
+   */
+  function relay(chunks: readonly Buffer[], rewrite: (type: string, body: Buffer) => Buffer | undefined, withholds: (type: string) => boolean): Buffer {
+    const framer = new BackendFramer(1024, (type) => withholds(String.fromCharCode(type)));
+    const out: Buffer[] = [];
+    for (const chunk of chunks) {
+      let cursor = 0;
+      framer.push(chunk, (f) => {
+        const replacement = rewrite(String.fromCharCode(f.type), f.body);
+        if (replacement === undefined && !f.withheld) return;
+        if (f.start >= 0 && f.start > cursor) out.push(chunk.subarray(cursor, f.start));
+        out.push(replacement ?? message(String.fromCharCode(f.type), Buffer.from(f.body)));
+        cursor = f.end;
+      });
+      const pending = framer.pending;
+      if (pending && (pending.withheld || (pending.start >= 0 && withholds(String.fromCharCode(pending.type))))) {
+        if (pending.start >= 0) out.push(chunk.subarray(cursor, pending.start));
+        framer.withholdPending();
+      } else {
+        out.push(chunk.subarray(cursor));
+      }
+    }
+    return Buffer.concat(out);
+  }
+
+  it('splices rewritten messages in at their offsets, however the bytes are split', () => {
+    const upper = (type: string, body: Buffer) => (type === 'D' ? message('D', body.toString('latin1').toUpperCase()) : undefined);
+    const expected = Buffer.concat([message('T', 'row description'), message('D', 'X'.repeat(300)), message('C', 'SELECT 1\0'), message('1', ''), message('Z', 'I')]);
+    assert.deepEqual(relay([stream], upper, (t) => t === 'D'), expected);
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      assert.deepEqual(relay([stream.subarray(0, cut), stream.subarray(cut)], upper, (t) => t === 'D'), expected, `split at ${cut}`);
+    }
+    assert.deepEqual(relay([...stream].map((b) => Buffer.from([b])), upper, (t) => t === 'D'), expected);
+  });
+
+  it('relays a withheld message whole when it is not rewritten after all, and drops one rewritten to nothing', () => {
+    const keep = () => undefined;
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      assert.deepEqual(relay([stream.subarray(0, cut), stream.subarray(cut)], keep, (t) => t === 'D' || t === 'C'), stream, `split at ${cut}`);
+    }
+    const drop = (type: string) => (type === 'T' ? Buffer.alloc(0) : undefined);
+    const expected = stream.subarray(message('T', 'row description').length);
+    for (let cut = 0; cut <= stream.length; cut += 1) {
+      assert.deepEqual(relay([stream.subarray(0, cut), stream.subarray(cut)], drop, (t) => t === 'T'), expected, `split at ${cut}`);
+    }
+  });
+
+  it('refuses to withhold a message whose first bytes were already relayed', () => {
+    const framer = new BackendFramer(1024, () => false);
+    framer.push(stream.subarray(0, 30), () => undefined);
+    framer.push(stream.subarray(30, 31), () => undefined);
+    assert.throws(() => framer.withholdPending(), /already partly relayed/);
   });
 });

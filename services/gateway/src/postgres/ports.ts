@@ -144,3 +144,42 @@ export interface SessionRecorder {
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void;
   sessionEnded(sessionId: string, reason: string): Promise<void>;
 }
+
+/** A column of a result, as a RowDescription describes it. */
+export interface ResultColumn {
+  readonly name: string;
+  /** The source table's OID and the column's attribute number, or 0 when it is an expression. */
+  readonly tableOid: number;
+  readonly columnId: number;
+  readonly typeOid: number;
+  /** 0 text, 1 binary. */
+  readonly format: 0 | 1;
+}
+
+/** How often each masking rule or detector fired, by name: counts, never values. */
+export type MaskingHits = Readonly<Record<string, number>>;
+
+/** How one result is masked: built once per RowDescription, applied to every row. */
+export interface ResultMaskPlan {
+  /** False when nothing in this result can ever be masked: rows then pass untouched. */
+  readonly active: boolean;
+  /** Takes and returns a whole DataRow message; the same buffer when nothing changed. */
+  maskDataRow(message: Buffer): Buffer;
+  hits(): MaskingHits;
+}
+
+/** A masking profile compiled for the hot path (the masking engine, libs/masking). */
+export interface MaskingProfile {
+  readonly name: string;
+  readonly version: string;
+  /** A plan for a result, or a sentence saying why it cannot be masked safely (then it is refused). */
+  planResult(columns: readonly ResultColumn[], statementText: string): ResultMaskPlan | { readonly refused: string };
+  redactText(text: string): { readonly text: string; readonly hits: MaskingHits };
+  createStreamRedactor(): { push(chunk: Buffer): Buffer; end(): Buffer; hits(): MaskingHits };
+}
+
+/** The profiles in force, pushed by the masking service. */
+export interface MaskingProfiles {
+  /** undefined for a name no profile has: the statement is refused rather than run unmasked. */
+  profile(name: string): MaskingProfile | undefined;
+}

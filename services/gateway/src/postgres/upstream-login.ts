@@ -173,7 +173,7 @@ class FrameReader {
   private readonly onData = (chunk: Buffer) => {
     try {
       this.framer.push(chunk, (frame) => {
-        const copy = { type: frame.type, body: Buffer.from(frame.body) };
+        const copy = { ...frame, body: Buffer.from(frame.body) };
         if (this.waiter) {
           const w = this.waiter;
           this.waiter = undefined;

@@ -73,7 +73,7 @@ export class RawClient {
       answer.resolve(letter);
       if (letter !== 'E') chunk = chunk.subarray(1);
     }
-    this.framer.push(chunk, (frame) => this.frames.push({ type: frame.type, body: Buffer.from(frame.body) }));
+    this.framer.push(chunk, (frame) => this.frames.push({ ...frame, body: Buffer.from(frame.body) }));
     this.wake();
   }
 
