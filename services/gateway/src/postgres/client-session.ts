@@ -15,7 +15,8 @@ import {
   type StartupMessage,
 } from '../protocol/postgres/index.js';
 import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from './backend-framer.js';
-import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity } from './ports.js';
+import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity, type MaskingProfile, type MaskingProfiles, type ResultColumn, type ResultMaskPlan } from './ports.js';
+import { addHits, backendMessage, copyData, readDataRow, readRowDescription, redactReport, withResultFormats } from './result-messages.js';
 import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery } from './trace-comments.js';
 import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
 import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
@@ -31,6 +32,8 @@ export interface SessionOptions {
    * authentication_timeout). Default 60 s. Without it, idle half-open connections pile up.
    */
   readonly startupTimeoutMs?: number;
+  /** How many rows of each result the audit trail keeps (after masking); 0 keeps none. */
+  readonly recordedRows?: number;
 }
 
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
@@ -42,6 +45,8 @@ export interface SessionDependencies {
   readonly recorder: SessionRecorder;
   /** Where statements whose effect is review are held; without one, review is refused. */
   readonly reviews: ReviewDesk | undefined;
+  /** The masking profiles in force; without them no result is masked, and one naming a profile is refused. */
+  readonly masking: MaskingProfiles | undefined;
   /** Where attached reasoning traces are checked and inline ones stored; without one, a trace is refused. */
   readonly traces: TraceRegistry | undefined;
   readonly logger: Logger;
@@ -67,6 +72,8 @@ interface PreparedStatement {
    * target holds the real statement, not the denial statement, so the Bind must not reach it.
    */
   readonly refusedAtBind?: boolean;
+  /** The columns a Describe of the statement reported (formats all text), shared by copies of this entry. */
+  readonly shape?: { columns?: ResultColumn[]; describing?: boolean };
 }
 
 /**
@@ -90,7 +97,44 @@ interface PendingCompletion {
   readonly startedAt: number;
   /** Which ReadyForQuery closes its batch (simple Query, Sync or FunctionCall). */
   readonly batch: number;
+  /** Order among the messages sent to the target, to tell its RowDescription from a Describe's. */
+  readonly seq: number;
   rows: number;
+  /** The masking profile its decision named; undefined: its result is neither masked nor recorded. */
+  readonly masking?: MaskingProfile;
+  /** The statement text, for the lineage of masked columns. */
+  readonly text?: string;
+  /** An Execute's portal: its description arrives with a Describe reply, possibly after the Execute was sent. */
+  readonly portal?: Portal;
+  columns?: ResultColumn[];
+  plan?: ResultMaskPlan;
+  /** Why its result cannot be masked safely: rows are dropped and it ends in an error. */
+  refused?: string;
+  copyRedactor?: ReturnType<MaskingProfile['createStreamRedactor']>;
+  readonly hits: Record<string, number>;
+  /** Masked rows kept for the audit trail, up to the recorded-rows cap; `chunk` counts the events written. */
+  recorded: (string | null)[][];
+  chunk: number;
+}
+
+/** A portal as the client bound it; a later Bind of the same name makes a new one. */
+interface Portal {
+  readonly entry: PreparedStatement | undefined;
+  readonly parameterCount: number;
+  readonly resultFormats: readonly number[];
+  /** From a Describe of the portal, once its reply came. */
+  description?: ResultColumn[];
+  describing?: boolean;
+}
+
+/** A Describe sent to the target, until its RowDescription or NoData. */
+interface DescribeInFlight {
+  readonly seq: number;
+  readonly batch: number;
+  /** The gateway's own Describe (to learn the columns it must mask): its reply is not relayed. */
+  readonly swallow: boolean;
+  readonly portal?: Portal;
+  readonly statement?: PreparedStatement;
 }
 
 type Phase = 'startup' | 'authenticating' | 'relaying' | 'closed';
@@ -100,6 +144,11 @@ type TracePart = Pick<StatementContext, 'traceId' | 'trace'> & { readonly traceP
 type StatementPartial = Omit<StatementContext, 'identity' | 'target'> & { readonly traceProblem?: string };
 
 const SQLSTATE_INSUFFICIENT_PRIVILEGE = '42501';
+const EMPTY = Buffer.alloc(0);
+/** The replies whose bodies the session reads; rows and COPY data are kept only when masked. */
+const KEPT_BODIES = new Set<number>([BackendType.CommandComplete, BackendType.ErrorResponse, BackendType.NoticeResponse, BackendType.ReadyForQuery, BackendType.RowDescription]);
+/** Rows per statement_result event. */
+const RECORDED_ROWS_PER_CHUNK = 50;
 
 /**
  * One client connection: start-up and authentication, brokered login to the target, then the
@@ -149,7 +198,12 @@ export class ClientSession {
   /** Parses and Closes sent, in order, not yet answered. */
   private readonly statementChanges: StatementChange[] = [];
   /** Portals by name, with the statement each was bound to (undefined: one the gateway never saw parsed). */
-  private readonly portals = new Map<string, { entry: PreparedStatement | undefined; parameterCount: number }>();
+  private readonly portals = new Map<string, Portal>();
+  private readonly describes: DescribeInFlight[] = [];
+  /** Messages sent to the target so far; see PendingCompletion.seq. */
+  private sent = 0;
+  /** The masking profile of the latest statement: errors and notices outside any statement are redacted with it. */
+  private lastMasking: MaskingProfile | undefined;
   private readonly pending: PendingCompletion[] = [];
   /** Batches whose ReadyForQuery is still due, in order. */
   private readonly openBatches: number[] = [];
@@ -173,7 +227,7 @@ export class ClientSession {
       });
     }, startupTimeoutMs);
     this.startupTimer.unref();
-    this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => type === BackendType.CommandComplete || type === BackendType.ErrorResponse || type === BackendType.ReadyForQuery);
+    this.upstreamFramer = new BackendFramer(options.maxMessageLength, (type) => KEPT_BODIES.has(type) || this.mayRewrite(type));
     this.attachClient(socket);
   }
 
@@ -407,7 +461,7 @@ export class ClientSession {
         const decision = await this.decide({ text: `/* FunctionCall ${message.functionOid} */`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' });
         const statementId = randomUUID();
         await this.deps.recorder.statementRequested(this.id, statementId, this.context({ text: `FunctionCall oid ${message.functionOid}`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' }), decision, message.arguments.length);
-        this.pending.push({ statementId, startedAt: Date.now(), batch: this.batch, rows: 0 });
+        this.pending.push(this.pendingEntry(statementId, decision, undefined, undefined));
         this.closeBatch();
         this.sendUpstream({ type: 'query', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.effect === 'allow' ? 'tracegate: function calls by OID are not supported; call the function in SQL' : decision.reason) });
         return;
@@ -417,6 +471,15 @@ export class ClientSession {
         this.sendUpstream(message);
         this.close();
         return;
+      case 'describe': {
+        const portal = message.target === 'P' ? this.portals.get(message.name) : undefined;
+        const statement = message.target === 'S' ? (await this.statementForBind(message.name)).entry : undefined;
+        if (portal) portal.describing = true;
+        if (statement?.shape) statement.shape.describing = true;
+        this.describes.push({ seq: this.nextSeq(), batch: this.batch, swallow: false, ...(portal ? { portal } : {}), ...(statement ? { statement } : {}) });
+        this.sendUpstream(message);
+        return;
+      }
       case 'close':
         if (message.target === 'P') this.portals.delete(message.name);
         this.expectStatementChange(message.target === 'S' ? 'statement' : 'portal', message.name, undefined);
@@ -471,6 +534,10 @@ export class ClientSession {
       return this.refusal(partial, 'tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
     }
     const decision = await this.deps.judge.decide(this.context(partial));
+    if (decision.maskingProfile && decision.effect !== 'deny' && !this.deps.masking?.profile(decision.maskingProfile)) {
+      // Never run unmasked what policy said to mask.
+      return { ...decision, effect: 'deny', reason: `masking profile '${decision.maskingProfile}' named by rule ${decision.rule} is not loaded in the gateway, so the statement was refused; check the masking service` };
+    }
     if (decision.effect !== 'review') return decision;
     return this.holdForReview(partial.text, partial.traceId ?? '', decision);
   }
@@ -554,7 +621,7 @@ export class ClientSession {
     await Promise.all(partials.map((p, i) => this.deps.recorder.statementRequested(this.id, ids[i]!, this.context(p), decisions[i]!, 0)));
     const denied = decisions.some((d) => d.effect !== 'allow');
     const now = Date.now();
-    for (const id of ids) this.pending.push({ statementId: id, startedAt: now, batch: this.batch, rows: 0 });
+    ids.forEach((id, i) => this.pending.push(this.pendingEntry(id, decisions[i]!, partials[i]!.text, undefined, now)));
     this.closeBatch();
     if (!denied) {
       this.sendUpstream({ type: 'query', text });
@@ -648,7 +715,7 @@ export class ClientSession {
       : await this.decide(partial);
     if (decision.effect === 'allow') {
       // Recorded when it runs: each Execute is one execution, with its own parameters.
-      this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId: undefined });
+      this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId: undefined, shape: {} });
       this.sendUpstream({ ...message, text });
       return;
     }
@@ -667,7 +734,7 @@ export class ClientSession {
     if (!entry && message.statement !== '') entry = await this.decideSqlPrepared(message.statement, message.parameters.length);
     // Parsed in this batch, its decision is fresh (the unnamed statement of most drivers' queries).
     else if (entry?.decision && !entry.deniedStatementId && !found.parsedInThisBatch) entry = await this.decideAtBind(entry, message.parameters.length);
-    this.portals.set(message.portal, { entry, parameterCount: message.parameters.length });
+    this.portals.set(message.portal, { entry, parameterCount: message.parameters.length, resultFormats: message.resultFormats });
     if (entry?.refusedAtBind && entry.deniedStatementId) {
       // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the
       // target fails the Bind (26000) where it stands, and the batch with it. The name says why;
@@ -715,66 +782,233 @@ export class ClientSession {
       statementId = randomUUID();
       await this.deps.recorder.statementRequested(this.id, statementId, prepared.context, prepared.decision, portal.parameterCount);
     }
+    const entry = this.pendingEntry(statementId, prepared?.deniedStatementId ? undefined : prepared?.decision, prepared?.context.text, portal);
+    if (entry.masking && portal && !portal.describing && !prepared?.shape?.describing) {
+      // Masking needs the result's columns, and the client asked for none: the gateway asks,
+      // and keeps the answer to itself.
+      portal.describing = true;
+      this.describes.push({ seq: this.nextSeq(), batch: this.batch, swallow: true, portal });
+      this.sendUpstream({ type: 'describe', target: 'P', name: portalName });
+    }
     // Without a known portal the target answers with its own error; nothing runs.
-    this.pending.push({ statementId, startedAt: Date.now(), batch: this.batch, rows: 0 });
+    this.pending.push(entry);
     this.sendUpstream(message);
+  }
+
+  private nextSeq(): number {
+    this.sent += 1;
+    return this.sent;
+  }
+
+  /** What the gateway tracks of a statement sent to the target until it completes. */
+  private pendingEntry(statementId: string, decision: StatementDecision | undefined, text: string | undefined, portal: Portal | undefined, startedAt = Date.now()): PendingCompletion {
+    const masking = decision?.effect === 'allow' && decision.maskingProfile ? this.deps.masking?.profile(decision.maskingProfile) : undefined;
+    if (masking) this.lastMasking = masking;
+    return {
+      statementId,
+      startedAt,
+      batch: this.batch,
+      seq: this.nextSeq(),
+      rows: 0,
+      hits: {},
+      recorded: [],
+      chunk: 0,
+      ...(masking ? { masking } : {}),
+      ...(text !== undefined ? { text } : {}),
+      ...(portal ? { portal } : {}),
+    };
   }
 
   private onUpstreamData(chunk: Buffer): void {
     if (this.phase === 'closed') return;
+    // The target's bytes are relayed as they came, except messages the gateway rewrites (masked
+    // rows, redacted errors) or keeps to itself (its own Describes), spliced in at their offsets.
+    const out: Buffer[] = [];
+    let cursor = 0;
     try {
-      this.upstreamFramer.push(chunk, (frame) => this.observe(frame));
+      this.upstreamFramer.push(chunk, (frame) => {
+        const replacement = this.observe(frame, chunk);
+        if (replacement === undefined && !frame.withheld) return;
+        if (frame.start > cursor) out.push(chunk.subarray(cursor, frame.start));
+        out.push(replacement ?? backendMessage(frame.type, frame.body));
+        cursor = frame.end;
+      });
+      const pending = this.upstreamFramer.pending;
+      if (pending && (pending.withheld || (pending.start >= 0 && this.mayRewrite(pending.type)))) {
+        if (pending.start > cursor) out.push(chunk.subarray(cursor, pending.start));
+        this.upstreamFramer.withholdPending();
+      } else if (cursor < chunk.length) {
+        out.push(cursor === 0 ? chunk : chunk.subarray(cursor));
+      }
     } catch (error) {
       this.endReason = (error as Error).message;
       this.fatal({ severity: 'FATAL', sqlstate: '08P01', message: (error as Error).message });
       return;
     }
-    let flowing = this.socket.write(chunk);
-    if (this.injections.length > 0 && this.upstreamFramer.atMessageBoundary) flowing = this.socket.write(Buffer.concat(this.injections.splice(0)));
+    if (this.injections.length > 0 && this.upstreamFramer.atMessageBoundary) out.push(...this.injections.splice(0));
+    let flowing = true;
+    if (out.length === 1) flowing = this.socket.write(out[0]!);
+    else if (out.length > 1) flowing = this.socket.write(Buffer.concat(out));
     if (!flowing) {
       this.upstream?.socket.pause();
       this.socket.once('drain', () => this.upstream?.socket.resume());
     }
   }
 
-  /** Ties the target's replies to the statements they answer, for the completed events. */
-  private observe(frame: BackendFrame): void {
+  /**
+   * Whether a message of this type, now arriving, may be rewritten: its body must then be kept,
+   * and, should it span chunks, its first bytes withheld until it is complete.
+   */
+  private mayRewrite(type: number): boolean {
+    switch (type) {
+      case BackendType.DataRow: {
+        const head = this.pending[0];
+        return head?.masking !== undefined;
+      }
+      case BackendType.CopyData:
+        return this.pending[0]?.copyRedactor !== undefined;
+      case BackendType.ErrorResponse:
+      case BackendType.NoticeResponse:
+        return (this.pending[0]?.masking ?? this.lastMasking) !== undefined;
+      case BackendType.RowDescription:
+      case BackendType.NoData:
+      case BackendType.CommandComplete:
+      case BackendType.PortalSuspended:
+        // A Describe of the gateway's own is not relayed; a refused result ends in an error instead.
+        return this.describes.length > 0 || this.pending[0]?.refused !== undefined;
+      default:
+        return false;
+    }
+  }
+
+  /** The whole message of a frame: a view of the chunk when it lies in it, else rebuilt. */
+  private static messageOf(frame: BackendFrame, chunk: Buffer): Buffer {
+    return frame.start >= 0 && !frame.withheld ? chunk.subarray(frame.start, frame.end) : backendMessage(frame.type, frame.body);
+  }
+
+  /** The columns of a statement's result, once known: the simple Query's, or its portal's. */
+  private columnsOf(entry: PendingCompletion): ResultColumn[] | undefined {
+    if (entry.columns) return entry.columns;
+    const portal = entry.portal;
+    if (!portal) return undefined;
+    if (portal.description) return portal.description;
+    const described = portal.entry?.shape?.columns;
+    return described ? withResultFormats(described, portal.resultFormats) : undefined;
+  }
+
+  /** The masking plan of a statement's result, made at its first row. */
+  private planOf(entry: PendingCompletion): ResultMaskPlan | undefined {
+    if (!entry.masking || entry.plan || entry.refused) return entry.plan;
+    const columns = this.columnsOf(entry);
+    if (!columns) {
+      entry.refused = 'tracegate could not tell the columns of this result, so it cannot mask it; describe the portal before executing it';
+      return undefined;
+    }
+    entry.columns = columns;
+    const plan = entry.masking.planResult(columns, entry.text ?? '');
+    if ('refused' in plan) entry.refused = plan.refused;
+    else entry.plan = plan;
+    return entry.plan;
+  }
+
+  /**
+   * Ties the target's replies to the statements they answer, for the completed events, and
+   * masks what the statement's profile says. Returns a replacement for the message (empty: drop
+   * it), or undefined to relay it as it came.
+   */
+  private observe(frame: BackendFrame, chunk: Buffer): Buffer | undefined {
     switch (frame.type) {
       case BackendType.DataRow: {
         const head = this.pending[0];
-        if (head) head.rows += 1;
-        return;
+        if (!head) return undefined;
+        head.rows += 1;
+        if (!head.masking) return undefined;
+        const plan = this.planOf(head);
+        if (!plan) return EMPTY; // refused: no row of it reaches the client
+        const original = ClientSession.messageOf(frame, chunk);
+        const masked = plan.active ? plan.maskDataRow(original) : original;
+        this.capture(head, masked);
+        return masked === original && !frame.withheld ? undefined : masked;
+      }
+      case BackendType.RowDescription:
+      case BackendType.NoData: {
+        const describe = this.describes[0];
+        const head = this.pending[0];
+        if (describe && (!head || describe.seq < head.seq)) {
+          this.describes.shift();
+          const columns = frame.type === BackendType.RowDescription ? readRowDescription(frame.body) : [];
+          if (describe.portal) describe.portal.description = columns;
+          if (describe.statement?.shape) describe.statement.shape.columns = columns;
+          return describe.swallow ? EMPTY : undefined;
+        }
+        if (head && frame.type === BackendType.RowDescription && head.masking) head.columns = readRowDescription(frame.body);
+        return undefined;
+      }
+      case BackendType.CopyOutResponse: {
+        const head = this.pending[0];
+        if (head?.masking) head.copyRedactor = head.masking.createStreamRedactor();
+        return undefined;
+      }
+      case BackendType.CopyData: {
+        const redactor = this.pending[0]?.copyRedactor;
+        if (!redactor) return undefined;
+        const data = redactor.push(frame.body);
+        return data.length > 0 ? copyData(data) : EMPTY;
+      }
+      case BackendType.CopyDone: {
+        const head = this.pending[0];
+        const redactor = head?.copyRedactor;
+        if (!head || !redactor) return undefined;
+        const tail = redactor.end();
+        addHits(head.hits, redactor.hits());
+        head.copyRedactor = undefined;
+        return tail.length > 0 ? Buffer.concat([copyData(tail), ClientSession.messageOf(frame, chunk)]) : undefined;
       }
       case BackendType.CommandComplete:
       case BackendType.EmptyQueryResponse:
       case BackendType.PortalSuspended: {
         const head = this.pending.shift();
-        if (!head) return;
+        if (!head) return undefined;
+        if (head.refused) {
+          this.complete(head, { commandTag: '', rows: 0, sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, errorMessage: head.refused, executed: true });
+          return serializeBackend.errorResponse({ severity: 'ERROR', sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, message: head.refused });
+        }
         const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : '';
         this.complete(head, { commandTag: tag, rows: head.rows, sqlstate: '', errorMessage: '', executed: true });
-        return;
+        return undefined;
+      }
+      case BackendType.NoticeResponse: {
+        const masking = this.pending[0]?.masking ?? this.lastMasking;
+        if (!masking) return undefined;
+        return redactReport(frame.type, frame.body, (text) => masking.redactText(text), (hits) => this.pending[0] && addHits(this.pending[0].hits, hits));
       }
       case BackendType.ErrorResponse: {
         const fields = readReportFields(frame.body);
         const severity = fields.get('V') ?? fields.get('S');
         if (severity === 'FATAL' || severity === 'PANIC') this.targetFatal = `${fields.get('C') ?? ''} ${fields.get('M') ?? ''}`;
         const head = this.pending.shift();
-        if (!head) return;
-        this.complete(head, { commandTag: '', rows: head.rows, sqlstate: fields.get('C') ?? '', errorMessage: fields.get('M') ?? '', executed: true });
-        return;
+        const masking = head?.masking ?? this.lastMasking;
+        const hits: Record<string, number> = {};
+        const redacted = masking ? redactReport(frame.type, frame.body, (text) => masking.redactText(text), (h) => addHits(hits, h)) : undefined;
+        if (!head) return redacted;
+        addHits(head.hits, hits);
+        // The audit trail gets the error as the client does: masked.
+        const message = redacted ? (readReportFields(redacted.subarray(5)).get('M') ?? '') : (fields.get('M') ?? '');
+        this.complete(head, { commandTag: '', rows: head.rows, sqlstate: fields.get('C') ?? '', errorMessage: message, executed: true });
+        return redacted;
       }
       case BackendType.ParseComplete:
       case BackendType.CloseComplete: {
         // Replies come in the order of the requests; a refused or skipped one gets none, and the
         // rest of its batch is skipped too, so the oldest unanswered change is the one confirmed.
         const change = this.statementChanges.shift();
-        if (!change) return;
+        if (!change) return undefined;
         if (change.kind === 'statement') {
           if (change.entry) this.prepared.set(change.name, change.entry);
           else this.prepared.delete(change.name);
         }
         change.settle();
-        return;
+        return undefined;
       }
       case BackendType.ReadyForQuery: {
         const status = frame.body[0];
@@ -782,22 +1016,40 @@ export class ClientSession {
         const batch = this.openBatches.shift();
         // Resolved after this chunk is relayed (promise callbacks run after this handler returns).
         if (this.openBatches.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-        // Parses and Closes of that batch still unanswered were refused or skipped.
+        // Parses, Closes and Describes of that batch still unanswered were refused or skipped.
         while (batch !== undefined && this.statementChanges.length > 0 && this.statementChanges[0]!.batch <= batch) this.statementChanges.shift()!.settle();
+        while (batch !== undefined && this.describes.length > 0 && this.describes[0]!.batch <= batch) this.describes.shift();
         // Whatever of that batch got no reply was skipped after an error.
         while (this.pending.length > 0 && batch !== undefined && this.pending[0]!.batch <= batch) {
           this.complete(this.pending.shift()!, { commandTag: '', rows: 0, sqlstate: '', errorMessage: '', executed: false });
         }
-        return;
+        return undefined;
       }
       default:
-        return;
+        return undefined;
     }
+  }
+
+  /** Keeps a masked row for the audit trail, up to the cap; full chunks are written as they fill. */
+  private capture(entry: PendingCompletion, masked: Buffer): void {
+    const cap = this.options.recordedRows ?? 0;
+    if (!entry.statementId || entry.rows > cap) return;
+    entry.recorded.push(readDataRow(masked, entry.columns));
+    if (entry.recorded.length >= RECORDED_ROWS_PER_CHUNK) this.flushRecorded(entry);
+  }
+
+  private flushRecorded(entry: PendingCompletion): void {
+    if (entry.recorded.length === 0) return;
+    const columns = entry.chunk === 0 ? (entry.columns ?? []).map((c) => c.name) : [];
+    this.deps.recorder.statementResult(this.id, entry.statementId, entry.chunk, columns, entry.recorded.splice(0));
+    entry.chunk += 1;
   }
 
   private complete(entry: PendingCompletion, result: { commandTag: string; rows: number; sqlstate: string; errorMessage: string; executed: boolean }): void {
     if (!entry.statementId) return;
-    this.deps.recorder.statementCompleted(this.id, entry.statementId, { ...result, durationMs: Date.now() - entry.startedAt });
+    this.flushRecorded(entry);
+    if (entry.plan) addHits(entry.hits, entry.plan.hits());
+    this.deps.recorder.statementCompleted(this.id, entry.statementId, { ...result, durationMs: Date.now() - entry.startedAt, masked: entry.hits });
   }
 
   private protocolError(message: string, sqlstate = '08P01'): void {

@@ -120,10 +120,25 @@ export class EventSessionRecorder implements SessionRecorder {
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void {
     // Sealed now, so the chain keeps the order things happened in; written with the next append.
     const record = this.seal(sessionId, 'statement_completed', gatewayV1.StatementCompleted.toJSON({ statementId, ...completion, durationMs: Math.round(completion.durationMs), masked: completion.masked ?? {} }));
+    this.later(sessionId, record);
+  }
+
+  /** Queues a record to ride along with the session's next append (or a short timer). */
+  private later(sessionId: string, record: LogRecord): void {
     const pending = this.unsent.get(sessionId);
     if (pending) pending.push(record);
     else this.unsent.set(sessionId, [record]);
     this.flushLater(sessionId);
+  }
+
+  statementResult(sessionId: string, statementId: string, chunk: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): void {
+    const record = this.seal(sessionId, 'statement_result', gatewayV1.StatementResult.toJSON({
+      statementId,
+      chunk,
+      columns: [...columns],
+      rows: rows.map((values) => ({ values: values.map((text) => (text === null ? {} : { text })) })),
+    }));
+    this.later(sessionId, record);
   }
 
   async sessionEnded(sessionId: string, reason: string): Promise<void> {

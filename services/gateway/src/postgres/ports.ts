@@ -142,6 +142,11 @@ export interface SessionRecorder {
   sessionStarted(facts: SessionFacts): Promise<void>;
   statementRequested(sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void>;
   statementCompleted(sessionId: string, statementId: string, completion: StatementCompletion): void;
+  /**
+   * Rows of a statement's result as the client got them (masked), in chunks; `columns` in the
+   * first chunk only. Written with the session's next append, as completions are.
+   */
+  statementResult(sessionId: string, statementId: string, chunk: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): void;
   sessionEnded(sessionId: string, reason: string): Promise<void>;
 }
 

@@ -4,7 +4,7 @@ import type tls from 'node:tls';
 import { assertPortFree, type Logger } from '@tracegate/runtime';
 import { serializeFrontend } from '../protocol/postgres/index.js';
 import { ClientSession, type SessionOptions } from './client-session.js';
-import type { ClientAuthenticator, CredentialBroker, ReviewDesk, SessionRecorder, StatementJudge, TraceRegistry } from './ports.js';
+import type { ClientAuthenticator, CredentialBroker, MaskingProfiles, ReviewDesk, SessionRecorder, StatementJudge, TraceRegistry } from './ports.js';
 import { loadSqlParser } from './statements.js';
 
 export interface PostgresListenerOptions extends SessionOptions {
@@ -25,7 +25,7 @@ export class PostgresListener {
 
   constructor(
     private readonly options: PostgresListenerOptions,
-    private readonly ports: { authenticator: ClientAuthenticator; broker: CredentialBroker; judge: StatementJudge; recorder: SessionRecorder; reviews?: ReviewDesk; traces?: TraceRegistry },
+    private readonly ports: { authenticator: ClientAuthenticator; broker: CredentialBroker; judge: StatementJudge; recorder: SessionRecorder; reviews?: ReviewDesk; traces?: TraceRegistry; masking?: MaskingProfiles },
     private readonly logger: Logger,
   ) {}
 
@@ -54,6 +54,7 @@ export class PostgresListener {
         ...this.ports,
         reviews: this.ports.reviews,
         traces: this.ports.traces,
+        masking: this.ports.masking,
         logger: this.logger,
         register: (s) => this.register(s),
         unregister: (s) => this.unregister(s),

@@ -9,6 +9,7 @@ import { PostgresListener } from '../postgres-listener.js';
 import type {
   ClientAuthenticator,
   CredentialBroker,
+  MaskingProfiles,
   ReviewDesk,
   SessionFacts,
   TraceRegistry,
@@ -73,6 +74,12 @@ export class MemoryRecorder implements SessionRecorder {
     const entry = this.statements.find((s) => s.statementId === statementId);
     if (entry) entry.completion = completion;
   }
+  readonly results = new Map<string, { columns: string[]; rows: (string | null)[][] }>();
+  statementResult(_sessionId: string, statementId: string, _chunk: number, columns: readonly string[], rows: readonly (readonly (string | null)[])[]): void {
+    const result = this.results.get(statementId) ?? { columns: [...columns], rows: [] };
+    result.rows.push(...rows.map((r) => [...r]));
+    this.results.set(statementId, result);
+  }
   async sessionEnded(sessionId: string, reason: string): Promise<void> {
     this.ended.set(sessionId, reason);
   }
@@ -85,6 +92,8 @@ export interface GatewayFixtureOptions {
   readonly recorder?: SessionRecorder;
   readonly reviews?: ReviewDesk;
   readonly traces?: TraceRegistry;
+  readonly masking?: MaskingProfiles;
+  readonly recordedRows?: number;
   /** Further targets by name, e.g. a fake server; 'billing' is always the real database. */
   readonly targets?: ReadonlyMap<string, TargetEndpoint>;
   readonly upstreamTimeoutMs?: number;
@@ -167,9 +176,10 @@ export async function startGatewayFixture(server: TargetServer, options: Gateway
       requireTls: options.requireTls ?? true,
       upstreamTimeoutMs: options.upstreamTimeoutMs ?? 10_000,
       startupTimeoutMs: options.startupTimeoutMs,
+      recordedRows: options.recordedRows ?? 0,
       maxMessageLength: 64 * 1024 * 1024,
     },
-    { authenticator, broker, judge: options.judge ?? new RuleJudge(), recorder: options.recorder ?? new MemoryRecorder(), ...(options.reviews ? { reviews: options.reviews } : {}), ...(options.traces ? { traces: options.traces } : {}) },
+    { authenticator, broker, judge: options.judge ?? new RuleJudge(), recorder: options.recorder ?? new MemoryRecorder(), ...(options.reviews ? { reviews: options.reviews } : {}), ...(options.traces ? { traces: options.traces } : {}), ...(options.masking ? { masking: options.masking } : {}) },
     logger,
   );
   const address = await listener.listen();
