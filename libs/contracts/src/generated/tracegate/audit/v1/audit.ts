@@ -155,15 +155,51 @@ export interface Trace {
   sources: string[];
   tags: string[];
   traceparent: string;
-  createdAt: Timestamp | undefined;
+  /** When the service received it (set by the service; a reader grant's window is over this time). */
+  createdAt:
+    | Timestamp
+    | undefined;
+  /** The identity that submitted it (set by the service): only this identity can attach it. */
+  identityId: string;
+  identityName: string;
+  /** The session it was carried inline in, if any (set by the service). */
+  sessionId: string;
+  /** Size of the trace as submitted, in bytes (set by the service). */
+  sizeBytes: number;
+}
+
+/** What policy may know of a trace (the same fields as tracegate.policy.v1.TraceFeatures). */
+export interface TraceFeatures {
+  present: boolean;
+  /** 0..1, as the agent stated it. */
+  confidence: number;
+  /** The agent's model, e.g. "gpt-5" or "none". */
+  model: string;
+  tags: string[];
 }
 
 export interface SubmitRequest {
-  trace: Trace | undefined;
+  /** id, created_at, identity_*, session_id and size_bytes are set by the service; leave them empty. */
+  trace:
+    | Trace
+    | undefined;
+  /** Internal-token callers only: the identity the trace is submitted for. */
+  identityId: string;
+  /**
+   * The trace as JSON (the proto3 JSON mapping of Trace, e.g. {"agent":{"name":"…"},"confidence":0.9}),
+   * instead of `trace`: how the gateway passes on a trace carried inline in a statement comment.
+   */
+  traceJson: string;
+  /** Internal-token callers only: the session the inline trace arrived in, and its target. */
+  sessionId: string;
+  target: string;
+  /** Internal-token callers only: the name of identity_id (reader grants scope by agent name). */
+  identityName: string;
 }
 
 export interface SubmitResponse {
   id: string;
+  features: TraceFeatures | undefined;
 }
 
 export interface GetTraceRequest {
@@ -171,7 +207,95 @@ export interface GetTraceRequest {
 }
 
 export interface GetTraceResponse {
-  trace: Trace | undefined;
+  trace:
+    | Trace
+    | undefined;
+  /** The reader grant that allowed this read. */
+  grant:
+    | ReaderGrant
+    | undefined;
+  /** Targets of the sessions the trace was attached in. */
+  targets: string[];
+}
+
+export interface ResolveTraceRequest {
+  traceId: string;
+  /** The identity attaching the trace: it must be the one that submitted it. */
+  identityId: string;
+  /** Optional: where it is being attached, recorded so reader grants scoped by target cover it. */
+  sessionId: string;
+  target: string;
+}
+
+export interface ResolveTraceResponse {
+  features:
+    | TraceFeatures
+    | undefined;
+  /** The submitting agent's name (Trace.agent.name, or the identity name when the trace names no agent). */
+  agentName: string;
+}
+
+/**
+ * Permission for one identity to read traces: those of one agent, or those attached on one
+ * target, created within [from, until], until expires_at.
+ */
+export interface ReaderGrant {
+  id: string;
+  /** The identity name allowed to read (it authenticates with its API key). */
+  reader: string;
+  /** Scope: exactly one of agent (the submitting identity's name) or target is set. */
+  agent: string;
+  target: string;
+  /** The window over a trace's created_at; unset means unbounded on that side. */
+  from: Timestamp | undefined;
+  until: Timestamp | undefined;
+  expiresAt: Timestamp | undefined;
+  createdAt:
+    | Timestamp
+    | undefined;
+  /** Set once revoked. */
+  revokedAt:
+    | Timestamp
+    | undefined;
+  /** Why it was granted (a ticket, an incident), shown in listings and events. */
+  reason: string;
+}
+
+export interface CreateReaderGrantRequest {
+  reader: string;
+  /** Exactly one of agent or target. */
+  agent: string;
+  target: string;
+  from: Timestamp | undefined;
+  until:
+    | Timestamp
+    | undefined;
+  /** How long the grant lasts from now: 1 second to 30 days. */
+  expiresInSeconds: number;
+  reason: string;
+}
+
+export interface CreateReaderGrantResponse {
+  grant: ReaderGrant | undefined;
+}
+
+export interface ListReaderGrantsRequest {
+  /** Only grants for this reader; empty for all. */
+  reader: string;
+  /** Also expired and revoked grants. */
+  includeInactive: boolean;
+}
+
+export interface ListReaderGrantsResponse {
+  grants: ReaderGrant[];
+}
+
+export interface RevokeReaderGrantRequest {
+  id: string;
+}
+
+export interface RevokeReaderGrantResponse {
+  grant: ReaderGrant | undefined;
 }
 
 export const TRACEGATE_AUDIT_V1_PACKAGE_NAME = "tracegate.audit.v1";
@@ -674,6 +798,26 @@ export const Trace: MessageFns<Trace> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      identityId: isSet(object.identityId)
+        ? globalThis.String(object.identityId)
+        : isSet(object.identity_id)
+        ? globalThis.String(object.identity_id)
+        : "",
+      identityName: isSet(object.identityName)
+        ? globalThis.String(object.identityName)
+        : isSet(object.identity_name)
+        ? globalThis.String(object.identity_name)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
     };
   },
 
@@ -706,13 +850,76 @@ export const Trace: MessageFns<Trace> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = fromTimestamp(message.createdAt).toISOString();
     }
+    if (message.identityId !== "") {
+      obj.identityId = message.identityId;
+    }
+    if (message.identityName !== "") {
+      obj.identityName = message.identityName;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    return obj;
+  },
+};
+
+export const TraceFeatures: MessageFns<TraceFeatures> = {
+  fromJSON(object: any): TraceFeatures {
+    return {
+      present: isSet(object.present) ? globalThis.Boolean(object.present) : false,
+      confidence: isSet(object.confidence) ? globalThis.Number(object.confidence) : 0,
+      model: isSet(object.model) ? globalThis.String(object.model) : "",
+      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: TraceFeatures): unknown {
+    const obj: any = {};
+    if (message.present !== false) {
+      obj.present = message.present;
+    }
+    if (message.confidence !== 0) {
+      obj.confidence = floatToJson(message.confidence);
+    }
+    if (message.model !== "") {
+      obj.model = message.model;
+    }
+    if (message.tags?.length) {
+      obj.tags = message.tags;
+    }
     return obj;
   },
 };
 
 export const SubmitRequest: MessageFns<SubmitRequest> = {
   fromJSON(object: any): SubmitRequest {
-    return { trace: isSet(object.trace) ? Trace.fromJSON(object.trace) : undefined };
+    return {
+      trace: isSet(object.trace) ? Trace.fromJSON(object.trace) : undefined,
+      identityId: isSet(object.identityId)
+        ? globalThis.String(object.identityId)
+        : isSet(object.identity_id)
+        ? globalThis.String(object.identity_id)
+        : "",
+      traceJson: isSet(object.traceJson)
+        ? globalThis.String(object.traceJson)
+        : isSet(object.trace_json)
+        ? globalThis.String(object.trace_json)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      identityName: isSet(object.identityName)
+        ? globalThis.String(object.identityName)
+        : isSet(object.identity_name)
+        ? globalThis.String(object.identity_name)
+        : "",
+    };
   },
 
   toJSON(message: SubmitRequest): unknown {
@@ -720,19 +927,40 @@ export const SubmitRequest: MessageFns<SubmitRequest> = {
     if (message.trace !== undefined) {
       obj.trace = Trace.toJSON(message.trace);
     }
+    if (message.identityId !== "") {
+      obj.identityId = message.identityId;
+    }
+    if (message.traceJson !== "") {
+      obj.traceJson = message.traceJson;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.identityName !== "") {
+      obj.identityName = message.identityName;
+    }
     return obj;
   },
 };
 
 export const SubmitResponse: MessageFns<SubmitResponse> = {
   fromJSON(object: any): SubmitResponse {
-    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      features: isSet(object.features) ? TraceFeatures.fromJSON(object.features) : undefined,
+    };
   },
 
   toJSON(message: SubmitResponse): unknown {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    if (message.features !== undefined) {
+      obj.features = TraceFeatures.toJSON(message.features);
     }
     return obj;
   },
@@ -754,13 +982,279 @@ export const GetTraceRequest: MessageFns<GetTraceRequest> = {
 
 export const GetTraceResponse: MessageFns<GetTraceResponse> = {
   fromJSON(object: any): GetTraceResponse {
-    return { trace: isSet(object.trace) ? Trace.fromJSON(object.trace) : undefined };
+    return {
+      trace: isSet(object.trace) ? Trace.fromJSON(object.trace) : undefined,
+      grant: isSet(object.grant) ? ReaderGrant.fromJSON(object.grant) : undefined,
+      targets: globalThis.Array.isArray(object?.targets) ? object.targets.map((e: any) => globalThis.String(e)) : [],
+    };
   },
 
   toJSON(message: GetTraceResponse): unknown {
     const obj: any = {};
     if (message.trace !== undefined) {
       obj.trace = Trace.toJSON(message.trace);
+    }
+    if (message.grant !== undefined) {
+      obj.grant = ReaderGrant.toJSON(message.grant);
+    }
+    if (message.targets?.length) {
+      obj.targets = message.targets;
+    }
+    return obj;
+  },
+};
+
+export const ResolveTraceRequest: MessageFns<ResolveTraceRequest> = {
+  fromJSON(object: any): ResolveTraceRequest {
+    return {
+      traceId: isSet(object.traceId)
+        ? globalThis.String(object.traceId)
+        : isSet(object.trace_id)
+        ? globalThis.String(object.trace_id)
+        : "",
+      identityId: isSet(object.identityId)
+        ? globalThis.String(object.identityId)
+        : isSet(object.identity_id)
+        ? globalThis.String(object.identity_id)
+        : "",
+      sessionId: isSet(object.sessionId)
+        ? globalThis.String(object.sessionId)
+        : isSet(object.session_id)
+        ? globalThis.String(object.session_id)
+        : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+    };
+  },
+
+  toJSON(message: ResolveTraceRequest): unknown {
+    const obj: any = {};
+    if (message.traceId !== "") {
+      obj.traceId = message.traceId;
+    }
+    if (message.identityId !== "") {
+      obj.identityId = message.identityId;
+    }
+    if (message.sessionId !== "") {
+      obj.sessionId = message.sessionId;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    return obj;
+  },
+};
+
+export const ResolveTraceResponse: MessageFns<ResolveTraceResponse> = {
+  fromJSON(object: any): ResolveTraceResponse {
+    return {
+      features: isSet(object.features) ? TraceFeatures.fromJSON(object.features) : undefined,
+      agentName: isSet(object.agentName)
+        ? globalThis.String(object.agentName)
+        : isSet(object.agent_name)
+        ? globalThis.String(object.agent_name)
+        : "",
+    };
+  },
+
+  toJSON(message: ResolveTraceResponse): unknown {
+    const obj: any = {};
+    if (message.features !== undefined) {
+      obj.features = TraceFeatures.toJSON(message.features);
+    }
+    if (message.agentName !== "") {
+      obj.agentName = message.agentName;
+    }
+    return obj;
+  },
+};
+
+export const ReaderGrant: MessageFns<ReaderGrant> = {
+  fromJSON(object: any): ReaderGrant {
+    return {
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      reader: isSet(object.reader) ? globalThis.String(object.reader) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      expiresAt: isSet(object.expiresAt)
+        ? fromJsonTimestamp(object.expiresAt)
+        : isSet(object.expires_at)
+        ? fromJsonTimestamp(object.expires_at)
+        : undefined,
+      createdAt: isSet(object.createdAt)
+        ? fromJsonTimestamp(object.createdAt)
+        : isSet(object.created_at)
+        ? fromJsonTimestamp(object.created_at)
+        : undefined,
+      revokedAt: isSet(object.revokedAt)
+        ? fromJsonTimestamp(object.revokedAt)
+        : isSet(object.revoked_at)
+        ? fromJsonTimestamp(object.revoked_at)
+        : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: ReaderGrant): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.reader !== "") {
+      obj.reader = message.reader;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.from !== undefined) {
+      obj.from = fromTimestamp(message.from).toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = fromTimestamp(message.until).toISOString();
+    }
+    if (message.expiresAt !== undefined) {
+      obj.expiresAt = fromTimestamp(message.expiresAt).toISOString();
+    }
+    if (message.createdAt !== undefined) {
+      obj.createdAt = fromTimestamp(message.createdAt).toISOString();
+    }
+    if (message.revokedAt !== undefined) {
+      obj.revokedAt = fromTimestamp(message.revokedAt).toISOString();
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+export const CreateReaderGrantRequest: MessageFns<CreateReaderGrantRequest> = {
+  fromJSON(object: any): CreateReaderGrantRequest {
+    return {
+      reader: isSet(object.reader) ? globalThis.String(object.reader) : "",
+      agent: isSet(object.agent) ? globalThis.String(object.agent) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      from: isSet(object.from) ? fromJsonTimestamp(object.from) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+      expiresInSeconds: isSet(object.expiresInSeconds)
+        ? globalThis.Number(object.expiresInSeconds)
+        : isSet(object.expires_in_seconds)
+        ? globalThis.Number(object.expires_in_seconds)
+        : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CreateReaderGrantRequest): unknown {
+    const obj: any = {};
+    if (message.reader !== "") {
+      obj.reader = message.reader;
+    }
+    if (message.agent !== "") {
+      obj.agent = message.agent;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.from !== undefined) {
+      obj.from = fromTimestamp(message.from).toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = fromTimestamp(message.until).toISOString();
+    }
+    if (message.expiresInSeconds !== 0) {
+      obj.expiresInSeconds = Math.round(message.expiresInSeconds);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+};
+
+export const CreateReaderGrantResponse: MessageFns<CreateReaderGrantResponse> = {
+  fromJSON(object: any): CreateReaderGrantResponse {
+    return { grant: isSet(object.grant) ? ReaderGrant.fromJSON(object.grant) : undefined };
+  },
+
+  toJSON(message: CreateReaderGrantResponse): unknown {
+    const obj: any = {};
+    if (message.grant !== undefined) {
+      obj.grant = ReaderGrant.toJSON(message.grant);
+    }
+    return obj;
+  },
+};
+
+export const ListReaderGrantsRequest: MessageFns<ListReaderGrantsRequest> = {
+  fromJSON(object: any): ListReaderGrantsRequest {
+    return {
+      reader: isSet(object.reader) ? globalThis.String(object.reader) : "",
+      includeInactive: isSet(object.includeInactive)
+        ? globalThis.Boolean(object.includeInactive)
+        : isSet(object.include_inactive)
+        ? globalThis.Boolean(object.include_inactive)
+        : false,
+    };
+  },
+
+  toJSON(message: ListReaderGrantsRequest): unknown {
+    const obj: any = {};
+    if (message.reader !== "") {
+      obj.reader = message.reader;
+    }
+    if (message.includeInactive !== false) {
+      obj.includeInactive = message.includeInactive;
+    }
+    return obj;
+  },
+};
+
+export const ListReaderGrantsResponse: MessageFns<ListReaderGrantsResponse> = {
+  fromJSON(object: any): ListReaderGrantsResponse {
+    return {
+      grants: globalThis.Array.isArray(object?.grants)
+        ? object.grants.map((e: any) => ReaderGrant.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListReaderGrantsResponse): unknown {
+    const obj: any = {};
+    if (message.grants?.length) {
+      obj.grants = message.grants.map((e) => ReaderGrant.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const RevokeReaderGrantRequest: MessageFns<RevokeReaderGrantRequest> = {
+  fromJSON(object: any): RevokeReaderGrantRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RevokeReaderGrantRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+};
+
+export const RevokeReaderGrantResponse: MessageFns<RevokeReaderGrantResponse> = {
+  fromJSON(object: any): RevokeReaderGrantResponse {
+    return { grant: isSet(object.grant) ? ReaderGrant.fromJSON(object.grant) : undefined };
+  },
+
+  toJSON(message: RevokeReaderGrantResponse): unknown {
+    const obj: any = {};
+    if (message.grant !== undefined) {
+      obj.grant = ReaderGrant.toJSON(message.grant);
     }
     return obj;
   },
@@ -834,31 +1328,90 @@ export function AuditServiceControllerMethods() {
 
 export const AUDIT_SERVICE_NAME = "AuditService";
 
-/** TraceService ingests reasoning traces ahead of the commands that refer to them. */
+/**
+ * TraceService ingests reasoning traces ahead of the commands that refer to them. Traces are
+ * masked before they are stored or emitted (dev.tracegate.trace.submitted.v1 on tracegate.traces.v1).
+ *
+ * Callers authenticate in one of two ways:
+ * - an agent, with its API key: gRPC metadata `x-tracegate-identity` (the key's name) and
+ *   `x-tracegate-api-key` (the whole key), checked by the broker;
+ * - the gateway, with the internal token (`x-tracegate-internal-token`), on behalf of the identity
+ *   named in the request.
+ */
 
 export interface TraceServiceClient {
+  /**
+   * Stores a trace and returns its id. The trace belongs to the caller (or, for the gateway, to
+   * identity_id). RESOURCE_EXHAUSTED when it is larger than TRACEGATE_TRACE_MAX_BYTES (1 MiB by
+   * default); INVALID_ARGUMENT when it is malformed.
+   */
+
   submit(request: SubmitRequest, metadata?: Metadata): Observable<SubmitResponse>;
 
+  /**
+   * A stored (masked) trace. API key only: the caller must hold an unexpired reader grant that
+   * covers the trace (ReaderGrantService), else PERMISSION_DENIED. Identities that submit traces
+   * cannot read them without one. Every read is recorded (dev.tracegate.auditaccess.read.v1).
+   */
+
   getTrace(request: GetTraceRequest, metadata?: Metadata): Observable<GetTraceResponse>;
+
+  /**
+   * Internal token only (the gateway): what policy may know of a trace an identity attached to a
+   * statement. NOT_FOUND for an unknown id; PERMISSION_DENIED when another identity submitted it.
+   */
+
+  resolveTrace(request: ResolveTraceRequest, metadata?: Metadata): Observable<ResolveTraceResponse>;
 }
 
-/** TraceService ingests reasoning traces ahead of the commands that refer to them. */
+/**
+ * TraceService ingests reasoning traces ahead of the commands that refer to them. Traces are
+ * masked before they are stored or emitted (dev.tracegate.trace.submitted.v1 on tracegate.traces.v1).
+ *
+ * Callers authenticate in one of two ways:
+ * - an agent, with its API key: gRPC metadata `x-tracegate-identity` (the key's name) and
+ *   `x-tracegate-api-key` (the whole key), checked by the broker;
+ * - the gateway, with the internal token (`x-tracegate-internal-token`), on behalf of the identity
+ *   named in the request.
+ */
 
 export interface TraceServiceController {
+  /**
+   * Stores a trace and returns its id. The trace belongs to the caller (or, for the gateway, to
+   * identity_id). RESOURCE_EXHAUSTED when it is larger than TRACEGATE_TRACE_MAX_BYTES (1 MiB by
+   * default); INVALID_ARGUMENT when it is malformed.
+   */
+
   submit(
     request: SubmitRequest,
     metadata?: Metadata,
   ): Promise<SubmitResponse> | Observable<SubmitResponse> | SubmitResponse;
 
+  /**
+   * A stored (masked) trace. API key only: the caller must hold an unexpired reader grant that
+   * covers the trace (ReaderGrantService), else PERMISSION_DENIED. Identities that submit traces
+   * cannot read them without one. Every read is recorded (dev.tracegate.auditaccess.read.v1).
+   */
+
   getTrace(
     request: GetTraceRequest,
     metadata?: Metadata,
   ): Promise<GetTraceResponse> | Observable<GetTraceResponse> | GetTraceResponse;
+
+  /**
+   * Internal token only (the gateway): what policy may know of a trace an identity attached to a
+   * statement. NOT_FOUND for an unknown id; PERMISSION_DENIED when another identity submitted it.
+   */
+
+  resolveTrace(
+    request: ResolveTraceRequest,
+    metadata?: Metadata,
+  ): Promise<ResolveTraceResponse> | Observable<ResolveTraceResponse> | ResolveTraceResponse;
 }
 
 export function TraceServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["submit", "getTrace"];
+    const grpcMethods: string[] = ["submit", "getTrace", "resolveTrace"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("TraceService", method)(constructor.prototype[method], method, descriptor);
@@ -874,6 +1427,70 @@ export function TraceServiceControllerMethods() {
 }
 
 export const TRACE_SERVICE_NAME = "TraceService";
+
+/**
+ * ReaderGrantService: who may read traces, scoped by agent or target, over a time window, until
+ * an expiry. Internal token only (an administrator, through `tracegate grants`). Each change is
+ * recorded on tracegate.audit.v1 (dev.tracegate.auditaccess.granted.v1 / .revoked.v1).
+ */
+
+export interface ReaderGrantServiceClient {
+  createReaderGrant(request: CreateReaderGrantRequest, metadata?: Metadata): Observable<CreateReaderGrantResponse>;
+
+  /** Grants, newest first. */
+
+  listReaderGrants(request: ListReaderGrantsRequest, metadata?: Metadata): Observable<ListReaderGrantsResponse>;
+
+  /** Ends a grant at once. NOT_FOUND for an unknown id; revoking twice keeps the first revocation. */
+
+  revokeReaderGrant(request: RevokeReaderGrantRequest, metadata?: Metadata): Observable<RevokeReaderGrantResponse>;
+}
+
+/**
+ * ReaderGrantService: who may read traces, scoped by agent or target, over a time window, until
+ * an expiry. Internal token only (an administrator, through `tracegate grants`). Each change is
+ * recorded on tracegate.audit.v1 (dev.tracegate.auditaccess.granted.v1 / .revoked.v1).
+ */
+
+export interface ReaderGrantServiceController {
+  createReaderGrant(
+    request: CreateReaderGrantRequest,
+    metadata?: Metadata,
+  ): Promise<CreateReaderGrantResponse> | Observable<CreateReaderGrantResponse> | CreateReaderGrantResponse;
+
+  /** Grants, newest first. */
+
+  listReaderGrants(
+    request: ListReaderGrantsRequest,
+    metadata?: Metadata,
+  ): Promise<ListReaderGrantsResponse> | Observable<ListReaderGrantsResponse> | ListReaderGrantsResponse;
+
+  /** Ends a grant at once. NOT_FOUND for an unknown id; revoking twice keeps the first revocation. */
+
+  revokeReaderGrant(
+    request: RevokeReaderGrantRequest,
+    metadata?: Metadata,
+  ): Promise<RevokeReaderGrantResponse> | Observable<RevokeReaderGrantResponse> | RevokeReaderGrantResponse;
+}
+
+export function ReaderGrantServiceControllerMethods() {
+  return function (constructor: Function) {
+    const grpcMethods: string[] = ["createReaderGrant", "listReaderGrants", "revokeReaderGrant"];
+    for (const method of grpcMethods) {
+      const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
+      GrpcMethod("ReaderGrantService", method)(constructor.prototype[method], method, descriptor);
+      Object.defineProperty(constructor.prototype, method, descriptor);
+    }
+    const grpcStreamMethods: string[] = [];
+    for (const method of grpcStreamMethods) {
+      const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
+      GrpcStreamMethod("ReaderGrantService", method)(constructor.prototype[method], method, descriptor);
+      Object.defineProperty(constructor.prototype, method, descriptor);
+    }
+  };
+}
+
+export const READER_GRANT_SERVICE_NAME = "ReaderGrantService";
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
