@@ -5,6 +5,14 @@ export enum AuditErrorCode {
   InvalidArgument = 'INVALID_ARGUMENT',
   Unauthenticated = 'UNAUTHENTICATED',
   NotImplemented = 'NOT_IMPLEMENTED',
+  /** A trace or reader grant id that does not exist. */
+  NotFound = 'NOT_FOUND',
+  /** The caller is known but not allowed: a foreign trace, no (unexpired) reader grant. */
+  PermissionDenied = 'PERMISSION_DENIED',
+  /** A trace above TRACEGATE_TRACE_MAX_BYTES. */
+  TooLarge = 'TOO_LARGE',
+  /** A service this call needs (broker, masking, the event log) did not answer; nothing was changed. */
+  Unavailable = 'UNAVAILABLE',
 }
 
 /**
@@ -48,6 +56,14 @@ export function grpcStatusOf(code: AuditErrorCode): GrpcStatus {
       return GrpcStatus.UNAUTHENTICATED;
     case AuditErrorCode.NotImplemented:
       return GrpcStatus.UNIMPLEMENTED;
+    case AuditErrorCode.NotFound:
+      return GrpcStatus.NOT_FOUND;
+    case AuditErrorCode.PermissionDenied:
+      return GrpcStatus.PERMISSION_DENIED;
+    case AuditErrorCode.TooLarge:
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case AuditErrorCode.Unavailable:
+      return GrpcStatus.UNAVAILABLE;
     default:
       return assertUnreachable(code);
   }

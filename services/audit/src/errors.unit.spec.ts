@@ -10,6 +10,10 @@ describe('audit errors', () => {
       [AuditErrorCode.InvalidArgument]: GrpcStatus.INVALID_ARGUMENT,
       [AuditErrorCode.Unauthenticated]: GrpcStatus.UNAUTHENTICATED,
       [AuditErrorCode.NotImplemented]: GrpcStatus.UNIMPLEMENTED,
+      [AuditErrorCode.NotFound]: GrpcStatus.NOT_FOUND,
+      [AuditErrorCode.PermissionDenied]: GrpcStatus.PERMISSION_DENIED,
+      [AuditErrorCode.TooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
+      [AuditErrorCode.Unavailable]: GrpcStatus.UNAVAILABLE,
     };
     for (const code of Object.values(AuditErrorCode)) assert.equal(grpcStatusOf(code), expected[code], code);
   });
