@@ -98,7 +98,7 @@ interface PendingCompletion {
   /** Which ReadyForQuery closes its batch (simple Query, Sync or FunctionCall). */
   readonly batch: number;
   /** Order among the messages sent to the target, to tell its RowDescription from a Describe's. */
-  readonly seq: number;
+  seq: number;
   rows: number;
   /** The masking profile its decision named; undefined: its result is neither masked nor recorded. */
   readonly masking?: MaskingProfile;
@@ -787,7 +787,9 @@ export class ClientSession {
       // Masking needs the result's columns, and the client asked for none: the gateway asks,
       // and keeps the answer to itself.
       portal.describing = true;
-      this.describes.push({ seq: this.nextSeq(), batch: this.batch, swallow: true, portal });
+      // Sent ahead of the Execute, so its reply comes first.
+      this.describes.push({ seq: entry.seq, batch: this.batch, swallow: true, portal });
+      entry.seq = this.nextSeq();
       this.sendUpstream({ type: 'describe', target: 'P', name: portalName });
     }
     // Without a known portal the target answers with its own error; nothing runs.
