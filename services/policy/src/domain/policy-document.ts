@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LineCounter, isMap, isPair, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { canonicalJson } from '@tracegate/events';
+import { CelCompileError, compileCelCondition, type CelCondition } from './cel-condition.js';
 import { PolicyError, PolicyErrorCode } from './policy-error.js';
 import { STATEMENT_FLAGS, STATEMENT_KINDS, type StatementFlag, type StatementKind } from './sql-analysis.js';
 
@@ -39,6 +40,8 @@ export interface PolicyRule {
   readonly name: string;
   readonly priority: number;
   readonly match: RuleMatch;
+  /** A CEL condition over the policy input, compiled at load; it must hold too. */
+  readonly when?: CelCondition;
   readonly effect: Effect;
   /** What the caller is told: always set for deny and review. */
   readonly reason: string;
@@ -70,6 +73,8 @@ type Path = readonly (string | number)[];
 interface DocumentProblem {
   readonly path: Path;
   readonly message: string;
+  /** For a CEL problem: its offset in the expression, so the position points into it. */
+  readonly expressionOffset?: number;
 }
 
 function formatPath(path: Path, ruleNames: ReadonlyMap<number, string>): string {
@@ -100,8 +105,8 @@ function describe(value: unknown): string {
 class DocumentReader {
   readonly problems: DocumentProblem[] = [];
 
-  problem(path: Path, message: string): void {
-    this.problems.push({ path, message });
+  problem(path: Path, message: string, expressionOffset?: number): void {
+    this.problems.push({ path, message, ...(expressionOffset !== undefined && { expressionOffset }) });
   }
 
   mapping(value: unknown, path: Path, known: readonly string[], required: readonly string[] = []): Record<string, unknown> | undefined {
@@ -181,7 +186,7 @@ class DocumentReader {
 }
 
 const TOP_FIELDS = ['version', 'default', 'rules'] as const;
-const RULE_FIELDS = ['name', 'priority', 'match', 'effect', 'reason', 'masking_profile', 'review'] as const;
+const RULE_FIELDS = ['name', 'priority', 'match', 'when', 'effect', 'reason', 'masking_profile', 'review'] as const;
 const MATCH_FIELDS = ['identity', 'target', 'statement'] as const;
 const IDENTITY_FIELDS = ['kind', 'groups'] as const;
 const TARGET_FIELDS = ['name', 'labels'] as const;
@@ -254,6 +259,18 @@ function readRule(reader: DocumentReader, raw: unknown, index: number): PolicyRu
   const priority = rule.priority === undefined ? undefined : reader.integer(rule.priority, [...path, 'priority'], -1_000_000, 1_000_000);
   const effect = rule.effect === undefined ? undefined : reader.oneOf(rule.effect, [...path, 'effect'], EFFECTS);
   const match = readMatch(reader, rule.match, [...path, 'match']);
+  let when: CelCondition | undefined;
+  if (rule.when !== undefined) {
+    const expression = reader.string(rule.when, [...path, 'when']);
+    if (expression !== undefined) {
+      try {
+        when = compileCelCondition(expression);
+      } catch (error) {
+        if (!(error instanceof CelCompileError)) throw error;
+        reader.problem([...path, 'when'], error.problem.message, error.problem.offset);
+      }
+    }
+  }
   const reason = reader.string(rule.reason, [...path, 'reason'], effect !== 'deny');
   const maskingProfile = reader.string(rule.masking_profile, [...path, 'masking_profile'], true);
   let review: ReviewRequirement | undefined;
@@ -273,7 +290,51 @@ function readRule(reader: DocumentReader, raw: unknown, index: number): PolicyRu
   if (reader.problems.length > before || !name || priority === undefined || !effect || !match) return undefined;
   const defaultReason =
     effect === 'review' ? `rule '${name}' requires approval from ${review?.group ?? 'a reviewer'}` : `allowed by rule '${name}'`;
-  return { name, priority, match, effect, reason: reason ?? defaultReason, maskingProfile: maskingProfile ?? '', ...(review && { review }) };
+  return {
+    name,
+    priority,
+    match,
+    ...(when && { when }),
+    effect,
+    reason: reason ?? defaultReason,
+    maskingProfile: maskingProfile ?? '',
+    ...(review && { review }),
+  };
+}
+
+/**
+ * Where an offset into a string value lies in the source: the value's text begins after an
+ * opening quote, or on the line after a block scalar's header (`|`), indented.
+ */
+function positionInScalar(source: string, root: unknown, path: Path, offset: number): number | undefined {
+  let node: unknown = root;
+  for (const segment of path) {
+    if (isMap(node)) node = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === segment)?.value;
+    else if (isSeq(node) && typeof segment === 'number') node = node.items[segment];
+    else return undefined;
+  }
+  if (!isScalar(node) || !node.range || typeof node.value !== 'string') return undefined;
+  const start = node.range[0];
+  switch (node.type) {
+    case 'PLAIN':
+      return node.value.includes('\n') ? undefined : start + offset;
+    case 'QUOTE_SINGLE':
+    case 'QUOTE_DOUBLE':
+      // Escapes make the source longer than the value; positions are exact without them.
+      return node.value.includes('\n') ? undefined : start + 1 + offset;
+    case 'BLOCK_LITERAL': {
+      const before = node.value.slice(0, offset);
+      const lineIndex = before.split('\n').length - 1;
+      const column = offset - (before.lastIndexOf('\n') + 1);
+      let lineStart = source.indexOf('\n', start) + 1;
+      if (lineStart === 0) return undefined;
+      const indent = /^ */.exec(source.slice(lineStart))![0].length;
+      for (let i = 0; i < lineIndex; i++) lineStart = source.indexOf('\n', lineStart) + 1;
+      return lineStart + indent + column;
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Where a path points in the YAML source: the value, or the key when that is what is wrong. */
@@ -355,7 +416,13 @@ export function parsePolicyDocument(text: string, source: string): ActivePolicy 
   }
   if (!document) {
     // In the order they appear in the file, as an author reads it.
-    const located = reader.problems.map((p) => ({ offset: positionOf(yaml.contents, p.path) ?? 0, problem: p }));
+    const located = reader.problems.map((p) => ({
+      offset:
+        (p.expressionOffset !== undefined ? positionInScalar(text, yaml.contents, p.path, p.expressionOffset) : undefined) ??
+        positionOf(yaml.contents, p.path) ??
+        0,
+      problem: p,
+    }));
     located.sort((a, b) => a.offset - b.offset);
     throw invalid(
       source,

@@ -1,11 +1,69 @@
+import type { CelActivation } from './cel-condition.js';
 import type { Effect, IdentityKindName, PolicyDocument, PolicyRule, ReviewRequirement } from './policy-document.js';
 import type { StatementAnalysis } from './sql-analysis.js';
 
-/** What a decision is made on: the documented policy input. */
+export type CommandProtocol = 'postgres' | 'ssh';
+
+/** What the caller knows of the reasoning behind a command (an agent's trace). */
+export interface TraceFeatures {
+  readonly present: boolean;
+  readonly confidence: number;
+  readonly model: string;
+  readonly tags: readonly string[];
+}
+
+/** What a decision is made on: the documented policy input (README, "The policy input"). */
 export interface DecisionInput {
   readonly identity: { readonly id: string; readonly kind: IdentityKindName; readonly groups: readonly string[] };
   readonly target: { readonly name: string; readonly type: string; readonly labels: Readonly<Record<string, string>> };
+  /** The analysis of the SQL statement or shell command. */
   readonly statement: StatementAnalysis;
+  /** Absent: a PostgreSQL statement, not part of a multi-statement query, text unknown to CEL. */
+  readonly command?: { readonly protocol: CommandProtocol; readonly text: string; readonly multiStatement: boolean };
+  /** Absent: no trace. */
+  readonly trace?: TraceFeatures;
+  /** When the command is decided. Absent: a `when` reading time fails, and so denies. */
+  readonly time?: Date;
+  readonly session?: Readonly<Record<string, string>>;
+}
+
+const NO_TRACE: TraceFeatures = { present: false, confidence: 0, model: '', tags: [] };
+
+/** The CEL variables for one input (names as documented; ints are bigint, as CEL's int is). */
+export function celActivationOf(input: DecisionInput): CelActivation {
+  const s = input.statement;
+  const trace = input.trace ?? NO_TRACE;
+  const time = input.time;
+  return {
+    identity: { id: input.identity.id, kind: input.identity.kind, groups: [...input.identity.groups] },
+    target: { name: input.target.name, type: input.target.type, labels: new Map(Object.entries(input.target.labels)) },
+    command: {
+      protocol: input.command?.protocol ?? 'postgres',
+      text: input.command?.text ?? '',
+      kind: s.kind,
+      opaque: s.opaque,
+      opaque_reason: s.opaqueReason,
+      reads: [...s.reads],
+      writes: [...s.writes],
+      functions: [...s.functions],
+      // Only an UPDATE or DELETE can lack its WHERE: any other statement filters nothing away.
+      has_where: s.hasWhere ?? true,
+      flags: [...s.flags],
+      multi_statement: (input.command?.multiStatement ?? false) || s.flags.includes('multiple_statements'),
+      programs: [...(s.programs ?? [])],
+    },
+    trace: { present: trace.present, confidence: trace.confidence, model: trace.model, tags: [...trace.tags] },
+    // Without a time, `time` has no fields: reading one is a run-time error, which denies.
+    time: time
+      ? {
+          hour: BigInt(time.getUTCHours()),
+          minute: BigInt(time.getUTCMinutes()),
+          weekday: BigInt(time.getUTCDay()),
+          date: time.toISOString().slice(0, 10),
+        }
+      : new Map(),
+    session: new Map(Object.entries(input.session ?? {})),
+  };
 }
 
 export interface StatementDecision {
@@ -33,11 +91,14 @@ interface ConditionResult {
   readonly holds: boolean;
   /** "statement.kind is 'delete', not one of select, show" */
   readonly detail: string;
+  /** Set when the condition could not be evaluated (a CEL run-time error): the rule denies. */
+  readonly error?: string;
 }
 
 interface Condition {
-  readonly path: string;
-  test(input: DecisionInput): ConditionResult;
+  /** The input paths the condition reads. */
+  readonly paths: readonly string[];
+  test(input: DecisionInput, activation: () => CelActivation): ConditionResult;
 }
 
 interface CompiledRule {
@@ -73,7 +134,7 @@ const list = (values: readonly string[]) => (values.length === 0 ? 'none' : valu
 function anyOf(path: string, wanted: readonly string[], actual: (input: DecisionInput) => string): Condition {
   const set = new Set(wanted);
   return {
-    path,
+    paths: [path],
     test(input) {
       const value = actual(input);
       return set.has(value)
@@ -86,7 +147,7 @@ function anyOf(path: string, wanted: readonly string[], actual: (input: Decision
 function overlaps(path: string, wanted: readonly string[], actual: (input: DecisionInput) => readonly string[]): Condition {
   const set = new Set(wanted);
   return {
-    path,
+    paths: [path],
     test(input) {
       const values = actual(input);
       const hit = values.find((value) => set.has(value));
@@ -100,7 +161,7 @@ function overlaps(path: string, wanted: readonly string[], actual: (input: Decis
 function tables(path: string, patterns: readonly string[], actual: (input: DecisionInput) => readonly string[]): Condition {
   const matchers = patterns.map(tableMatcher);
   return {
-    path,
+    paths: [path],
     test(input) {
       const values = actual(input);
       const hit = values.find((table) => matchers.some((matches) => matches(table)));
@@ -119,7 +180,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (target?.name) {
     const globs = target.name.map(globToRegExp);
     conditions.push({
-      path: 'target.name',
+      paths: ['target.name'],
       test: (input) =>
         globs.some((glob) => glob.test(input.target.name))
           ? { holds: true, detail: `target.name '${input.target.name}' matches` }
@@ -129,7 +190,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
   for (const [label, wanted] of Object.entries(target?.labels ?? {})) {
     const path = `target.labels.${label}`;
     conditions.push({
-      path,
+      paths: [path],
       test: (input) => {
         const value = input.target.labels[label];
         return value === wanted
@@ -141,7 +202,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (statement?.opaque !== undefined) {
     const wanted = statement.opaque;
     conditions.push({
-      path: 'statement.opaque',
+      paths: ['statement.opaque'],
       test: (input) => ({
         holds: input.statement.opaque === wanted,
         detail: input.statement.opaque ? `the statement is opaque (${input.statement.opaqueReason})` : 'the statement is not opaque',
@@ -152,7 +213,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (statement?.hasWhere !== undefined) {
     const wanted = statement.hasWhere;
     conditions.push({
-      path: 'statement.has_where',
+      paths: ['statement.has_where'],
       test: (input) => {
         const actual = input.statement.hasWhere;
         const detail =
@@ -166,6 +227,20 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (statement?.reads) conditions.push(tables('statement.reads', statement.reads, (i) => i.statement.reads));
   // Schema-qualified names follow the same rule as tables: a bare pattern matches in any schema.
   if (statement?.functions) conditions.push(tables('statement.functions', statement.functions, (i) => i.statement.functions));
+  // The CEL condition last: the cheap match fields above rule most statements out first.
+  if (rule.when) {
+    const when = rule.when;
+    conditions.push({
+      paths: when.paths,
+      test: (_input, activation) => {
+        const outcome = when.evaluate(activation());
+        if (!outcome.ok) {
+          return { holds: false, detail: `when (${when.expression}) failed: ${outcome.error}`, error: outcome.error };
+        }
+        return { holds: outcome.holds, detail: `when (${when.expression}) is ${outcome.holds}` };
+      },
+    });
+  }
   return { rule, conditions };
 }
 
@@ -183,11 +258,14 @@ export class PolicyEngine {
 
   decide(input: DecisionInput): StatementDecision {
     const read = new Set<string>();
+    const activation = lazyActivation(input);
     for (const compiled of this.rules) {
       let holds = true;
       for (const condition of compiled.conditions) {
-        read.add(condition.path);
-        if (!condition.test(input).holds) {
+        for (const path of condition.paths) read.add(path);
+        const result = condition.test(input, activation);
+        if (result.error !== undefined) return this.failed(input, compiled.rule, result.error, read);
+        if (!result.holds) {
           holds = false;
           break;
         }
@@ -200,9 +278,10 @@ export class PolicyEngine {
 
   explain(input: DecisionInput): { decision: StatementDecision; evaluations: RuleEvaluation[] } {
     const decision = this.decide(input);
+    const activation = lazyActivation(input);
     let decided = false;
     const evaluations = this.rules.map(({ rule, conditions }) => {
-      const results = conditions.map((condition) => condition.test(input));
+      const results = conditions.map((condition) => condition.test(input, activation));
       const failed = results.filter((result) => !result.holds);
       const matched = failed.length === 0;
       let detail = matched
@@ -215,6 +294,17 @@ export class PolicyEngine {
       return { rule: rule.name, priority: rule.priority, matched, detail };
     });
     return { decision, evaluations };
+  }
+
+  /** A rule whose condition could not be evaluated denies, saying why: never allow by accident. */
+  private failed(input: DecisionInput, rule: PolicyRule, error: string, read: Set<string>): StatementDecision {
+    return {
+      effect: 'deny',
+      rule: rule.name,
+      reason: `rule '${rule.name}' could not be evaluated (${error}), so the command is denied; fix the rule's when expression`,
+      maskingProfile: '',
+      dependsOn: dependencies(read, input.statement),
+    };
   }
 
   private finish(input: DecisionInput, rule: PolicyRule | undefined, read: Set<string>): StatementDecision {
@@ -257,8 +347,21 @@ export class PolicyEngine {
   }
 }
 
+function lazyActivation(input: DecisionInput): () => CelActivation {
+  let activation: CelActivation | undefined;
+  return () => (activation ??= celActivationOf(input));
+}
+
+/** Command fields given by the caller; every other command.* field is read from the analysis. */
+const COMMAND_FIELDS_GIVEN = new Set(['command.protocol', 'command.text', 'command.multi_statement', 'command.fingerprint']);
+
+/** True when the path is a result of analysing the text (so the text, or its fingerprint, keys it). */
+function analysed(path: string): boolean {
+  return path.startsWith('statement.') || path === 'command' || (path.startsWith('command.') && !COMMAND_FIELDS_GIVEN.has(path));
+}
+
 function dependencies(read: ReadonlySet<string>, statement: StatementAnalysis): string[] {
-  const paths = [...read];
-  if (paths.some((path) => path.startsWith('statement.'))) paths.push(statement.textSensitive ? 'command.text' : 'command.fingerprint');
-  return paths.sort();
+  const paths = new Set(read);
+  if ([...read].some(analysed)) paths.add(statement.textSensitive ? 'command.text' : 'command.fingerprint');
+  return [...paths].sort();
 }

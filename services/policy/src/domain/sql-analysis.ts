@@ -71,6 +71,8 @@ export interface StatementAnalysis {
    */
   readonly hasWhere: boolean | undefined;
   readonly flags: readonly StatementFlag[];
+  /** For a shell command: the programs it runs (basename), in the order they appear. */
+  readonly programs?: readonly string[];
   /**
    * True when the analysis read a literal that libpg_query's fingerprint drops (set_config's
    * setting name): a cached decision must then be keyed on the exact text, not the fingerprint.

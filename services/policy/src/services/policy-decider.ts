@@ -105,7 +105,7 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     const text = statementTextOf(request);
     const { policy, engine } = this.current();
     const statement = analyseStatement(text);
-    const decision = engine.decide(decisionInputOf(request, statement));
+    const decision = engine.decide(decisionInputOf(request, statement, this.clock.now()));
     return decideResponseOf(decision, statement, policy.version);
   }
 
@@ -113,7 +113,7 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     const text = statementTextOf(request.input);
     const { policy, engine } = this.current();
     const statement = analyseStatement(text);
-    const { decision, evaluations } = engine.explain(decisionInputOf(request.input!, statement));
+    const { decision, evaluations } = engine.explain(decisionInputOf(request.input!, statement, this.clock.now()));
     return { decision: decideResponseOf(decision, statement, policy.version), evaluations: evaluations.map(ruleEvaluationMessage) };
   }
 

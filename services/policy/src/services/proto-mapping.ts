@@ -45,13 +45,26 @@ export function statementTextOf(request: policyV1.DecideRequest | undefined): st
   return request.command.text;
 }
 
-export function decisionInputOf(request: policyV1.DecideRequest, statement: StatementAnalysis): DecisionInput {
+export function decisionInputOf(request: policyV1.DecideRequest, statement: StatementAnalysis, now: Date): DecisionInput {
   const identity = request.identity!;
   if (identity.id.trim() === '') throw invalid('identity.id is required: decisions are recorded against who asked');
+  const trace = request.trace;
+  if (trace?.present && !(trace.confidence >= 0 && trace.confidence <= 1)) {
+    throw invalid(`trace.confidence is ${trace.confidence}; send a number from 0 to 1`);
+  }
   return {
     identity: { id: identity.id, kind: identityKindOf(identity.kind), groups: identity.groups },
     target: { name: request.target?.name ?? '', type: request.target?.type ?? '', labels: request.target?.labels ?? {} },
     statement,
+    command: {
+      protocol: request.command!.protocol === Protocol.PROTOCOL_SSH ? 'ssh' : 'postgres',
+      text: request.command!.text,
+      multiStatement: request.command!.inMultiStatement,
+    },
+    // A trace that is not present has nothing to say: its fields read as empty.
+    trace: trace?.present ? { present: true, confidence: trace.confidence, model: trace.model, tags: trace.tags } : { present: false, confidence: 0, model: '', tags: [] },
+    time: now,
+    session: request.sessionAttributes ?? {},
   };
 }
 
