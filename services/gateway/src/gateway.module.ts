@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { Counter } from 'prom-client';
 import tls from 'node:tls';
 import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from '@tracegate/runtime';
@@ -35,6 +36,18 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.approvals = new ApprovalsClient(config.approvalsAddress ?? local(context.env.TRACEGATE_APPROVALS_GRPC_PORT, 7105), config.internalToken, context.logger);
     this.judge = new CachingJudge(this.policy, this.policy);
     this.judge.start();
+    const judge = this.judge;
+    new Counter({
+      name: 'tracegate_gateway_decisions_total',
+      help: 'Statement decisions by where they came from: the gateway cache (hit) or the policy service (miss). Hit rate = hit / (hit + miss).',
+      labelNames: ['source'],
+      registers: [context.metrics],
+      collect() {
+        this.reset();
+        this.inc({ source: 'hit' }, judge.hits);
+        this.inc({ source: 'miss' }, judge.misses);
+      },
+    });
     const secureContext = loadTls(config);
     this.listener = new PostgresListener(
       {

@@ -47,6 +47,7 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
       reason: response.reason || (effect === 'review' ? `rule ${response.rule} holds this statement for approval` : `denied by rule ${response.rule}`),
       policyVersion: response.policyVersion,
       maskingProfile: response.maskingProfile,
+      dependsOn: response.dependsOn,
       ...(review ? { review } : {}),
     };
   }

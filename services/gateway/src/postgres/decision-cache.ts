@@ -8,14 +8,20 @@ export interface PolicyVersionSource {
 
 /**
  * Caches decisions in the gateway, so a statement seen before costs no round trip to the policy
- * service. Keyed by what a decision is made of: the identity's attributes, the target, the
- * statement's fingerprint (the same for statements that differ only in constants) and where it
- * stands. A cached decision is used only while the policy version it was made under is the one
- * in force; a new version empties the cache, and without a live version feed nothing is cached,
- * so a policy change can never be missed.
+ * service. A decision says which inputs it depended on (`dependsOn`, e.g. identity.groups,
+ * target.name, command.fingerprint, trace.confidence), and it is cached under exactly those: a
+ * rule that looks only at the statement is shared by every identity, one that reads trace
+ * confidence is not reused for a trace with another. A decision that reads the time or the
+ * session's attributes is never cached; one that names no inputs is cached under all of them.
+ *
+ * A cached decision is used only while the policy version it was made under is the one in force;
+ * a new version empties the cache, and without a live version feed nothing is cached, so a
+ * policy change can never be missed.
  */
 export class CachingJudge implements StatementJudge {
-  private readonly entries = new Map<string, StatementDecision>();
+  /** By statement (fingerprint, or text when it has none): the dependency sets seen for it, each with its decisions. */
+  private readonly entries = new Map<string, Shape[]>();
+  private size = 0;
   private version: string | undefined;
   private stopWatching: (() => void) | undefined;
   hits = 0;
@@ -32,12 +38,12 @@ export class CachingJudge implements StatementJudge {
     const connect = () => {
       this.stopWatching = this.versions.watch(
         (version) => {
-          if (version !== this.version) this.entries.clear();
+          if (version !== this.version) this.clear();
           this.version = version;
         },
         () => {
           this.version = undefined;
-          this.entries.clear();
+          this.clear();
           setTimeout(connect, this.retryMs).unref();
         },
       );
@@ -50,32 +56,98 @@ export class CachingJudge implements StatementJudge {
     this.version = undefined;
   }
 
+  private clear(): void {
+    this.entries.clear();
+    this.size = 0;
+  }
+
   async decide(statement: StatementContext): Promise<StatementDecision> {
-    const key = statement.parsed && statement.fingerprint ? cacheKey(statement) : undefined;
     const version = this.version;
-    if (key && version) {
-      const cached = this.entries.get(key);
-      if (cached && cached.policyVersion === version) {
-        this.hits += 1;
-        // Refresh its place: the map's order is the eviction order.
-        this.entries.delete(key);
-        this.entries.set(key, cached);
-        return cached;
+    // An unparsed statement is decided as opaque text: never from the cache.
+    const statementKey = statement.parsed ? statement.fingerprint || `text:${statement.text}` : undefined;
+    if (statementKey && version) {
+      const shapes = this.entries.get(statementKey);
+      if (shapes) {
+        for (const shape of shapes) {
+          const cached = shape.decisions.get(keyOf(shape.dependsOn, statement));
+          if (cached && cached.policyVersion === version) {
+            this.hits += 1;
+            return cached;
+          }
+        }
       }
     }
     this.misses += 1;
     const decision = await this.inner.decide(statement);
-    if (key && version && decision.policyVersion === this.version) {
-      this.entries.set(key, decision);
-      if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    }
+    if (statementKey && version && decision.policyVersion === this.version && cacheable(decision.dependsOn)) this.remember(statementKey, decision, statement);
     return decision;
+  }
+
+  private remember(statementKey: string, decision: StatementDecision, statement: StatementContext): void {
+    const dependsOn = decision.dependsOn && decision.dependsOn.length > 0 ? [...decision.dependsOn].sort() : ALL_INPUTS;
+    let shapes = this.entries.get(statementKey);
+    if (!shapes) {
+      shapes = [];
+      this.entries.set(statementKey, shapes);
+    }
+    let shape = shapes.find((s) => s.dependsOn.join() === dependsOn.join());
+    if (!shape) {
+      shape = { dependsOn, decisions: new Map() };
+      shapes.push(shape);
+    }
+    shape.decisions.set(keyOf(dependsOn, statement), decision);
+    this.size += 1;
+    // Bounded: past the limit start over (a new policy version does the same); entries are small and refill on the next misses.
+    if (this.size > this.maxEntries) this.clear();
   }
 }
 
-function cacheKey(s: StatementContext): string {
-  const id = s.identity;
-  // Trace features are policy input: the same statement with another trace may be decided otherwise.
-  const trace = s.trace ? [s.trace.confidence, s.trace.model, [...s.trace.tags].sort()] : null;
-  return JSON.stringify([id.id, id.kind, [...id.groups].sort(), s.target, s.fingerprint, s.protocol, s.inMultiStatement, trace]);
+interface Shape {
+  readonly dependsOn: readonly string[];
+  readonly decisions: Map<string, StatementDecision>;
+}
+
+/** Used when a decision names no inputs: everything the gateway sends. */
+const ALL_INPUTS = ['command.fingerprint', 'identity.groups', 'identity.id', 'identity.kind', 'target.name', 'trace'];
+
+/** Inputs that change by themselves (the clock) or that the gateway does not key on: such a decision is not reused. */
+function cacheable(dependsOn: readonly string[] | undefined): boolean {
+  return !(dependsOn ?? []).some((path) => path === 'time' || path.startsWith('time.') || path === 'session' || path.startsWith('session.'));
+}
+
+/** The values of exactly these inputs. The protocol and multi-statement flag always count: they change how a statement runs. */
+function keyOf(dependsOn: readonly string[], s: StatementContext): string {
+  const parts: unknown[] = [s.protocol, s.inMultiStatement];
+  for (const path of dependsOn) parts.push(valueOf(path, s));
+  return JSON.stringify(parts);
+}
+
+function valueOf(path: string, s: StatementContext): unknown {
+  const [root, field] = path.split('.', 2);
+  switch (root) {
+    case 'identity':
+      if (field === 'id') return s.identity.id;
+      if (field === 'kind') return s.identity.kind;
+      if (field === 'groups') return [...s.identity.groups].sort();
+      if (field === 'name') return s.identity.name;
+      return [s.identity.id, s.identity.kind, [...s.identity.groups].sort()];
+    case 'target':
+      // Labels and type are the target's, looked up by name: the name stands for all of it.
+      return s.target;
+    case 'command':
+    case 'statement':
+      return field === 'text' ? s.text : s.fingerprint || s.text;
+    case 'trace': {
+      const t = s.trace;
+      if (!t) return null;
+      if (field === 'confidence') return t.confidence;
+      if (field === 'model') return t.model;
+      if (field === 'tags') return [...t.tags].sort();
+      if (field === 'present') return true;
+      return [t.confidence, t.model, [...t.tags].sort()];
+    }
+    default:
+      // An input this gateway does not know: key on everything it has.
+      return [s.identity.id, s.identity.kind, [...s.identity.groups].sort(), s.target, s.text, s.trace ?? null];
+  }
 }

@@ -6,9 +6,10 @@ import type { StatementContext, StatementDecision, StatementJudge } from './port
 class CountingJudge implements StatementJudge {
   calls = 0;
   version = 'v1';
+  dependsOn: string[] | undefined;
   async decide(): Promise<StatementDecision> {
     this.calls += 1;
-    return { effect: 'allow', rule: 'r', reason: '', policyVersion: this.version, maskingProfile: '' };
+    return { effect: 'allow', rule: 'r', reason: '', policyVersion: this.version, maskingProfile: '', ...(this.dependsOn ? { dependsOn: this.dependsOn } : {}) };
   }
 }
 
@@ -104,5 +105,42 @@ describe('decision cache', () => {
     for (let i = 0; i < 11; i += 1) await judge.decide(statement({ fingerprint: `fp${i}` }));
     await judge.decide(statement({ fingerprint: 'fp0' })); // evicted: the oldest of eleven with room for ten
     assert.equal(inner.calls, 12);
+  });
+
+  it('shares a decision across identities when it depended only on the statement', async () => {
+    const { inner, versions, judge } = setup();
+    versions.onVersion!('v1');
+    inner.dependsOn = ['command.fingerprint', 'target.name'];
+    await judge.decide(statement());
+    await judge.decide(statement({ identity: { id: 'b', name: 'b', kind: 'human', groups: ['dba'] } }));
+    assert.equal(inner.calls, 1);
+    await judge.decide(statement({ target: 'other' }));
+    assert.equal(inner.calls, 2);
+  });
+
+  it('keys on the trace features a decision read, and on the exact text when the analysis read a literal', async () => {
+    const { inner, versions, judge } = setup();
+    versions.onVersion!('v1');
+    inner.dependsOn = ['command.fingerprint', 'trace.confidence'];
+    const traced = (confidence: number) => statement({ traceId: 't', trace: { confidence, model: 'm', tags: [] } });
+    await judge.decide(traced(0.9));
+    await judge.decide(traced(0.9));
+    assert.equal(inner.calls, 1);
+    await judge.decide(traced(0.5));
+    await judge.decide(statement());
+    assert.equal(inner.calls, 3);
+    inner.dependsOn = ['command.text'];
+    await judge.decide(statement({ fingerprint: 'fp-set', text: "SELECT set_config('a', '1', false)" }));
+    await judge.decide(statement({ fingerprint: 'fp-set', text: "SELECT set_config('role', '1', false)" }));
+    assert.equal(inner.calls, 5);
+  });
+
+  it('never reuses a decision that read the time or the session', async () => {
+    const { inner, versions, judge } = setup();
+    versions.onVersion!('v1');
+    inner.dependsOn = ['command.fingerprint', 'time.hour'];
+    await judge.decide(statement());
+    await judge.decide(statement());
+    assert.equal(inner.calls, 2);
   });
 });

@@ -36,6 +36,8 @@ export interface StatementDecision {
   readonly maskingProfile: string;
   /** Who must approve, for a review effect. */
   readonly review?: ReviewTerms;
+  /** The policy inputs the decision read (identity.groups, command.fingerprint, trace.confidence…): the cache keys on exactly these. */
+  readonly dependsOn?: readonly string[];
   /** For a statement that was held: the approval request and how it ended. */
   readonly approval?: { readonly requestId: string; readonly state: ReviewOutcome['state'] };
 }
