@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { exitWithStartupError } from '@tracegate/runtime';
+import { approvalsCommand } from './commands/approvals.js';
 import { keyCommand } from './commands/key.js';
 import { sessionsCommand } from './commands/sessions.js';
 import { targetCommand } from './commands/target.js';
@@ -17,6 +18,7 @@ commands:
   target     register, list and remove targets (tracegate target help)
   key        create, list and revoke API keys (tracegate key help)
   sessions   list recorded sessions and show one's statements (tracegate sessions help)
+  approvals  list, show, approve and deny held commands (tracegate approvals help)
 
 Configuration comes from the environment; see the README.
 `;
@@ -37,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       return keyCommand(rest);
     case 'sessions':
       return sessionsCommand(rest);
+    case 'approvals':
+      return approvalsCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`tracegate ${version()} (node ${process.versions.node})\n`);

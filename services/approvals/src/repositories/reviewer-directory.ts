@@ -16,7 +16,7 @@ const KINDS: Record<number, Reviewer['kind'] | undefined> = {
 /** `tg_<key id>_<random>`: the key id names the key without revealing it. */
 const API_KEY = /^tg_([0-9a-f]{32})_[A-Za-z0-9_-]{43}$/;
 
-const BAD_KEY = `the API key in '${API_KEY_METADATA}' (TRACEGATE_API_KEY) is not an active tracegate key; check it, or ask an operator for one (\`tracegate key create <you> --kind human --group <reviewer group>\`)`;
+const BAD_KEY = `the API key in '${API_KEY_METADATA}' (TRACEGATE_API_KEY) is not an active tracegate key; check it, or ask an operator for one (\`tracegate key create --name <you> --kind human --group <reviewer group>\`)`;
 
 /**
  * Who reviewers are: tracegate identities, i.e. the broker's API keys. Reached over gRPC with the
