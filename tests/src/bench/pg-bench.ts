@@ -5,7 +5,8 @@
  * and p99 latency (from pgbench --log) and ratios to bench/results/pg-<time>.{json,md}.
  *
  * A benchmark, not a test: nothing here asserts a speed. BENCH_SECONDS (default 10) sets the
- * length of each point; BENCH_CLIENTS (default "1,8") the client counts.
+ * length of each point; BENCH_CLIENTS (default "1,8") the client counts; BENCH_MODES (default
+ * "simple,prepared") the pgbench -M modes; BENCH_PATHS (e.g. "tg-async") limits the tracegate paths.
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,7 +28,9 @@ import { freePort, startPostgres } from '@tracegate/test-harness';
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
-const MODES = ['simple', 'prepared'] as const;
+const MODES = (process.env.BENCH_MODES ?? 'simple,prepared').split(',');
+/** Which paths to run (default all): for profiling one of them. */
+const PATHS = process.env.BENCH_PATHS?.split(',');
 // The all-in-one's start order: what the gateway calls first.
 const ALL_SERVICES = [brokerService, policyService, maskingService, approvalsService, auditService, gatewayService];
 const workspace = fileURLToPath(new URL('../../../', import.meta.url));
@@ -199,7 +202,7 @@ async function main() {
   try {
     for (const mode of MODES) {
       for (const clients of CLIENTS) {
-        for (const [label, c] of Object.entries(paths)) points.push(await pgbench(c, mode, clients, label));
+        for (const [label, c] of Object.entries(paths)) if (!PATHS || PATHS.includes(label) || label === 'direct' || label === 'pgbouncer' || label === 'node-pipe') points.push(await pgbench(c, mode, clients, label));
       }
     }
   } finally {
