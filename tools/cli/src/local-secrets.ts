@@ -14,6 +14,10 @@ export async function localSecrets(folder: string, environment: Record<string, s
   secrets.TRACEGATE_INTERNAL_TOKEN = environment.TRACEGATE_INTERNAL_TOKEN ?? readOrCreate(path.join(folder, 'internal-token'), () => randomBytes(32).toString('base64url'));
   secrets.TRACEGATE_BROKER_KEYS =
     environment.TRACEGATE_BROKER_KEYS ?? readOrCreate(path.join(folder, 'broker-keys'), () => `k${Date.now().toString(36)}:${randomBytes(32).toString('base64')}`);
+  // The key of the masking 'hash' strategy: the gateway and the masking service must share it, so
+  // the same value always masks to the same token (joins and counts still work on masked data).
+  secrets.TRACEGATE_MASKING_HASH_KEY =
+    environment.TRACEGATE_MASKING_HASH_KEY ?? readOrCreate(path.join(folder, 'masking-hash-key'), () => randomBytes(32).toString('base64'));
   if (!environment.TRACEGATE_GATEWAY_TLS_CERT_FILE && !environment.TRACEGATE_GATEWAY_TLS_KEY_FILE) {
     const { certFile, keyFile } = await ensureSelfSignedCertificate(folder);
     secrets.TRACEGATE_GATEWAY_TLS_CERT_FILE = certFile;
