@@ -9,6 +9,7 @@ import { SessionProjectionRepository } from './repositories/session-projection.r
 import { SessionQueryRepository } from './repositories/session-query.repository.js';
 import { SessionProjector } from './services/session-projector.js';
 import { SessionReader } from './services/session-reader.js';
+import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
 
 /**
  * Starts the projection once the module is up, and at shutdown stops it before closing the
@@ -41,7 +42,7 @@ export class AuditModule {
   static forRoot(context: ServiceContext, config: AuditConfig): DynamicModule {
     return {
       module: AuditModule,
-      controllers: [AuditController],
+      controllers: [AuditController, ...TRACE_CONTROLLERS],
       providers: [
         { provide: AUDIT_CONFIG, useValue: config },
         { provide: AUDIT_DATA_SOURCE, useFactory: () => openAuditDatabase(context.databaseUrl) },
@@ -51,6 +52,7 @@ export class AuditModule {
         SessionQueryRepository,
         SessionProjector,
         SessionReader,
+        ...TRACE_PROVIDERS,
       ],
     };
   }

@@ -3,6 +3,9 @@ import { type DataSource } from 'typeorm';
 import { SessionEntity } from '../entities/session.entity.js';
 import { StatementEntity } from '../entities/statement.entity.js';
 import { AuditInitial1763790000000 } from '../migrations/1763790000000-audit-initial.js';
+import { TracesAndReaderGrants1763800000000 } from '../migrations/1763800000000-traces-and-reader-grants.js';
+import { ReaderGrantEntity } from '../grants/entities/reader-grant.entity.js';
+import { TraceEntity } from '../traces/entities/trace.entity.js';
 
 export const AUDIT_SCHEMA = 'audit';
 export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
@@ -13,5 +16,5 @@ export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
  * never synchronised from the entities. Dropping the schema and restarting rebuilds it from the log.
  */
 export function openAuditDatabase(databaseUrl: string): Promise<DataSource> {
-  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity], migrations: [AuditInitial1763790000000], applicationName: 'tracegate-audit' });
+  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity, TraceEntity, ReaderGrantEntity], migrations: [AuditInitial1763790000000, TracesAndReaderGrants1763800000000], applicationName: 'tracegate-audit' });
 }
