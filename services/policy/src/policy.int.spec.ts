@@ -207,17 +207,24 @@ describe('policy service over gRPC', () => {
           return true;
         });
       }
-      await assert.rejects(
-        decide({ ...request(AGENT, 'ls'), command: { protocol: Protocol.PROTOCOL_SSH, text: 'ls' } }),
-        (error: ServiceError) => error.code === GrpcStatus.UNIMPLEMENTED && /shell commands are not decided yet/.test(error.details),
-      );
+    });
+
+    it('decides shell commands for SSH with the shell analysis', async () => {
+      const ssh = (kind: policyV1.IdentityKind, text: string) => ({ ...request(kind, text), command: { protocol: Protocol.PROTOCOL_SSH, text } });
+      const destructive = await decide(ssh(AGENT, `sudo bash -c 'cd / && rm -rf *'`));
+      assert.deepEqual([destructive.effect, destructive.rule], [Effect.EFFECT_DENY, 'agents-no-destructive-shell']);
+      assert.deepEqual(destructive.statement?.flags, ['destructive_delete', 'privilege_escalation']);
+      assert.equal(destructive.statement?.kind, 'shell');
+      const held = await decide(ssh(AGENT, 'tail -n 50 /var/log/app.log'));
+      assert.deepEqual([held.effect, held.rule], [Effect.EFFECT_REVIEW, 'agents-shell-needs-review']);
+      assert.ok(held.dependsOn.includes('command.text'));
     });
 
     it('explains every rule: matched or not, and why', async () => {
       const response = await call(running.client.explain.bind(running.client), { input: request(AGENT, 'DELETE FROM invoices') });
       assert.equal(response.decision?.rule, 'agents-no-unfiltered-writes');
       const byRule = new Map(response.evaluations.map((e) => [e.rule, e]));
-      assert.equal(response.evaluations.length, 7);
+      assert.equal(response.evaluations.length, 10);
       assert.equal(byRule.get('agents-no-opaque-statements')?.detail, 'the statement is not opaque');
       assert.equal(byRule.get('agents-no-unfiltered-writes')?.matched, true);
       assert.equal(byRule.get('agents-no-unfiltered-writes')?.priority, 700);
@@ -353,7 +360,7 @@ rules:
         [
           'tracegate policy cannot start: 1 configuration value is invalid:',
           `  - TRACEGATE_POLICY_FILE: policy ${file} is invalid (2 problems):`,
-          `      - ${file}:6:34: rules[0] (reads).match.statement.kind[0]: 'selekt' is not one of select, insert, update, delete, merge, truncate, ddl, dcl, copy, transaction, set, show, explain, session, call, do, execute, utility, opaque`,
+          `      - ${file}:6:34: rules[0] (reads).match.statement.kind[0]: 'selekt' is not one of select, insert, update, delete, merge, truncate, ddl, dcl, copy, transaction, set, show, explain, session, call, do, execute, utility, opaque, shell`,
           `      - ${file}:10:13: rules[1] (writes).effect: 'block' is not one of allow, deny, review`,
         ].join('\n'),
       );

@@ -8,6 +8,9 @@
  *   program, role changes, DDL, DCL or TRUNCATE, or UPDATE/DELETE without a WHERE clause; other
  *   writes wait for one approval from the `dba` group;
  * - services: denied unless a rule allows them.
+ * - shell commands (SSH): agents are denied destructive forms (rm -rf /, mkfs, dd to a disk,
+ *   shutdown, fork bombs, chmod -R of /, curl | sh, sudo) and opaque ones, and wait for an `ops`
+ *   approval for anything else; humans wait for an `ops` approval for the destructive forms.
  */
 export const BUILTIN_POLICY_SOURCE = 'built-in';
 
@@ -18,6 +21,23 @@ default:
   human: allow
   service: deny
 rules:
+  - name: agents-no-destructive-shell
+    priority: 1100
+    match:
+      identity: { kind: [agent] }
+      statement: { kind: [shell], flags: [destructive_delete, filesystem_format, raw_device_write, power_state, fork_bomb, recursive_permission_change, remote_code_execution, privilege_escalation] }
+    effect: deny
+    reason: agents may not delete or reformat system paths and disks, change the machine's power state or system permissions, run downloaded scripts, or escalate privileges
+
+  - name: humans-destructive-shell-needs-review
+    priority: 1050
+    match:
+      identity: { kind: [human] }
+      statement: { kind: [shell], flags: [destructive_delete, filesystem_format, raw_device_write, power_state, fork_bomb, recursive_permission_change, remote_code_execution] }
+    effect: review
+    reason: this command can destroy the machine or its data; a second operator must approve it
+    review: { group: ops, quorum: 1, timeout_seconds: 900 }
+
   - name: agents-no-opaque-statements
     priority: 1000
     match:
@@ -65,6 +85,15 @@ rules:
     effect: review
     reason: agent writes need the approval of a DBA
     review: { group: dba, quorum: 1, timeout_seconds: 900 }
+
+  - name: agents-shell-needs-review
+    priority: 400
+    match:
+      identity: { kind: [agent] }
+      statement: { kind: [shell] }
+    effect: review
+    reason: agent shell commands need the approval of an operator
+    review: { group: ops, quorum: 1, timeout_seconds: 900 }
 
   - name: humans-may-run-opaque-statements
     priority: 100

@@ -24,6 +24,8 @@ export interface RuleMatch {
     readonly reads?: readonly string[];
     /** Function globs; `lo_*` matches `lo_unlink` and `pg_catalog.lo_unlink`. */
     readonly functions?: readonly string[];
+    /** Program globs for shell commands: `rm`, `mkfs*`. */
+    readonly programs?: readonly string[];
     readonly hasWhere?: boolean;
     readonly flags?: readonly StatementFlag[];
     readonly opaque?: boolean;
@@ -190,7 +192,7 @@ const RULE_FIELDS = ['name', 'priority', 'match', 'when', 'effect', 'reason', 'm
 const MATCH_FIELDS = ['identity', 'target', 'statement'] as const;
 const IDENTITY_FIELDS = ['kind', 'groups'] as const;
 const TARGET_FIELDS = ['name', 'labels'] as const;
-const STATEMENT_FIELDS = ['kind', 'writes', 'reads', 'functions', 'has_where', 'flags', 'opaque'] as const;
+const STATEMENT_FIELDS = ['kind', 'writes', 'reads', 'functions', 'programs', 'has_where', 'flags', 'opaque'] as const;
 const REVIEW_FIELDS = ['group', 'quorum', 'timeout_seconds'] as const;
 
 function readMatch(reader: DocumentReader, raw: unknown, path: Path): RuleMatch | undefined {
@@ -241,6 +243,7 @@ function readMatch(reader: DocumentReader, raw: unknown, path: Path): RuleMatch 
         ...(statement.writes !== undefined && { writes: reader.list(statement.writes, [...p, 'writes']) ?? [] }),
         ...(statement.reads !== undefined && { reads: reader.list(statement.reads, [...p, 'reads']) ?? [] }),
         ...(statement.functions !== undefined && { functions: reader.list(statement.functions, [...p, 'functions']) ?? [] }),
+        ...(statement.programs !== undefined && { programs: reader.list(statement.programs, [...p, 'programs']) ?? [] }),
         ...(statement.has_where !== undefined && { hasWhere: reader.boolean(statement.has_where, [...p, 'has_where']) ?? false }),
         ...(statement.flags !== undefined && { flags: reader.list(statement.flags, [...p, 'flags'], STATEMENT_FLAGS) ?? [] }),
         ...(statement.opaque !== undefined && { opaque: reader.boolean(statement.opaque, [...p, 'opaque']) ?? false }),

@@ -227,6 +227,7 @@ function compileRule(rule: PolicyRule): CompiledRule {
   if (statement?.reads) conditions.push(tables('statement.reads', statement.reads, (i) => i.statement.reads));
   // Schema-qualified names follow the same rule as tables: a bare pattern matches in any schema.
   if (statement?.functions) conditions.push(tables('statement.functions', statement.functions, (i) => i.statement.functions));
+  if (statement?.programs) conditions.push(tables('statement.programs', statement.programs, (i) => i.statement.programs ?? []));
   // The CEL condition last: the cheap match fields above rule most statements out first.
   if (rule.when) {
     const when = rule.when;

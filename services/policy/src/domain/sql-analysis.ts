@@ -25,6 +25,8 @@ export const STATEMENT_KINDS = [
   'execute',
   'utility',
   'opaque',
+  /** A shell command line (SSH), analysed by shell-analysis.ts. */
+  'shell',
 ] as const;
 export type StatementKind = (typeof STATEMENT_KINDS)[number];
 
@@ -51,6 +53,27 @@ export const STATEMENT_FLAGS = [
   'unparseable',
   /** The text holds more than one statement; the gateway must split it and decide each. */
   'multiple_statements',
+  // Shell command lines (shell-analysis.ts):
+  /** rm -r of /, a top-level system directory, ~ or a path chosen at run time; find / -delete. */
+  'destructive_delete',
+  /** mkfs*, mkswap, wipefs, fdisk, parted…: rewrites a file system or partition table. */
+  'filesystem_format',
+  /** dd of=/dev/sd…, a redirect, tee or cp onto a disk device or /dev/mem. */
+  'raw_device_write',
+  /** shutdown, reboot, halt, poweroff, init 0/6, systemctl reboot… */
+  'power_state',
+  /** A function that calls itself in a pipeline or in the background: :(){ :|:& };: */
+  'fork_bomb',
+  /** chmod/chown/chgrp -R on /, a top-level system directory, or chmod 777 /. */
+  'recursive_permission_change',
+  /** A script downloaded and run: curl … | sh, bash <(curl …), sh -c "$(wget -O- …)". */
+  'remote_code_execution',
+  /** sudo, su, doas, pkexec. */
+  'privilege_escalation',
+  /** python -c, perl -e, a shell reading its script from stdin, eval of a value chosen at run time. */
+  'inline_code',
+  /** The program to run is chosen at run time ($CMD, $(…) as the command name). */
+  'dynamic_command',
 ] as const;
 export type StatementFlag = (typeof STATEMENT_FLAGS)[number];
 

@@ -5,12 +5,13 @@ import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/ru
 import type { ActivePolicy } from '../domain/policy-document.js';
 import { PolicyEngine } from '../domain/policy-engine.js';
 import { PolicyError } from '../domain/policy-error.js';
-import { analyseStatement, loadSqlParser } from '../domain/sql-analysis.js';
+import { loadShellParser } from '../domain/shell-analysis.js';
+import { loadSqlParser } from '../domain/sql-analysis.js';
 import { POLICY_CONFIG, type PolicyConfig } from '../policy.config.js';
 import { Clock } from '../repositories/clock.js';
 import { PolicyActivationRepository } from '../repositories/policy-activation.repository.js';
 import { PolicyFileWatcher, readPolicyFile } from '../repositories/policy-file.repository.js';
-import { decideResponseOf, decisionInputOf, ruleEvaluationMessage, statementTextOf } from './proto-mapping.js';
+import { analyseCommand, commandOf, decideResponseOf, decisionInputOf, ruleEvaluationMessage } from './proto-mapping.js';
 
 export const POLICY_GRPC_SERVICE = 'tracegate.policy.v1.PolicyService';
 
@@ -45,6 +46,7 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     await loadSqlParser();
+    loadShellParser();
     await this.activate(this.config.startup.policy);
     const file = this.config.startup.file;
     if (file) this.watcher.watch(file, () => (this.reloading = this.reloading.then(() => this.reload(file))));
@@ -102,17 +104,17 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
   }
 
   decide(request: policyV1.DecideRequest): policyV1.DecideResponse {
-    const text = statementTextOf(request);
+    const command = commandOf(request);
     const { policy, engine } = this.current();
-    const statement = analyseStatement(text);
+    const statement = analyseCommand(command);
     const decision = engine.decide(decisionInputOf(request, statement, this.clock.now()));
     return decideResponseOf(decision, statement, policy.version);
   }
 
   explain(request: policyV1.ExplainRequest): policyV1.ExplainResponse {
-    const text = statementTextOf(request.input);
+    const command = commandOf(request.input);
     const { policy, engine } = this.current();
-    const statement = analyseStatement(text);
+    const statement = analyseCommand(command);
     const { decision, evaluations } = engine.explain(decisionInputOf(request.input!, statement, this.clock.now()));
     return { decision: decideResponseOf(decision, statement, policy.version), evaluations: evaluations.map(ruleEvaluationMessage) };
   }

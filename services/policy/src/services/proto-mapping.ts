@@ -1,8 +1,9 @@
 import { policyV1 } from '@tracegate/contracts';
 import type { Effect, IdentityKindName } from '../domain/policy-document.js';
-import type { DecisionInput, RuleEvaluation, StatementDecision } from '../domain/policy-engine.js';
+import type { CommandProtocol, DecisionInput, RuleEvaluation, StatementDecision } from '../domain/policy-engine.js';
 import { PolicyError, PolicyErrorCode, assertUnreachable } from '../domain/policy-error.js';
-import type { StatementAnalysis } from '../domain/sql-analysis.js';
+import { analyseShellCommand } from '../domain/shell-analysis.js';
+import { analyseStatement, type StatementAnalysis } from '../domain/sql-analysis.js';
 
 const { IdentityKind, Protocol, Effect: ProtoEffect } = policyV1;
 
@@ -26,23 +27,31 @@ function identityKindOf(kind: policyV1.IdentityKind): IdentityKindName {
   }
 }
 
-/** The statement text of a request, after checking the request has what a decision needs. */
-export function statementTextOf(request: policyV1.DecideRequest | undefined): string {
+/** The command of a request, after checking the request has what a decision needs. */
+export function commandOf(request: policyV1.DecideRequest | undefined): { protocol: CommandProtocol; text: string } {
   if (!request?.identity) throw invalid('identity is required: say who runs the statement (id, kind and groups)');
   if (!request.command) throw invalid('command is required: give the protocol and the statement text');
+  let protocol: CommandProtocol;
   switch (request.command.protocol) {
     case Protocol.PROTOCOL_POSTGRES:
+      protocol = 'postgres';
       break;
     case Protocol.PROTOCOL_SSH:
-      throw new PolicyError(PolicyErrorCode.Unsupported, 'shell commands are not decided yet: this policy service decides PostgreSQL statements only');
+      protocol = 'ssh';
+      break;
     case Protocol.PROTOCOL_UNSPECIFIED:
     case Protocol.UNRECOGNIZED:
-      throw invalid('command.protocol is required: PROTOCOL_POSTGRES for SQL statements');
+      throw invalid('command.protocol is required: PROTOCOL_POSTGRES for SQL statements, PROTOCOL_SSH for shell commands');
     default:
       return assertUnreachable(request.command.protocol);
   }
-  if (request.command.text.trim() === '') throw invalid('command.text is empty: send the statement to decide');
-  return request.command.text;
+  if (request.command.text.trim() === '') throw invalid(`command.text is empty: send the ${protocol === 'ssh' ? 'shell command' : 'statement'} to decide`);
+  return { protocol, text: request.command.text };
+}
+
+/** What the command does: SQL through libpg_query, a shell command line through mvdan/sh. */
+export function analyseCommand(command: { protocol: CommandProtocol; text: string }): StatementAnalysis {
+  return command.protocol === 'ssh' ? analyseShellCommand(command.text) : analyseStatement(command.text);
 }
 
 export function decisionInputOf(request: policyV1.DecideRequest, statement: StatementAnalysis, now: Date): DecisionInput {
