@@ -6,6 +6,7 @@ import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from
 import { ApprovalsClient } from './clients/approvals-client.js';
 import { BrokerClient } from './clients/broker-client.js';
 import { PolicyClient } from './clients/policy-client.js';
+import { TraceClient } from './clients/trace-client.js';
 import type { gatewayConfigSchema } from './gateway.config.js';
 import { CachingJudge } from './postgres/decision-cache.js';
 import { EventSessionRecorder } from './postgres/event-session-recorder.js';
@@ -21,6 +22,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
   private policy: PolicyClient | undefined;
   private judge: CachingJudge | undefined;
   private approvals: ApprovalsClient | undefined;
+  private traces: TraceClient | undefined;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -34,6 +36,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.broker = new BrokerClient(config.brokerAddress ?? local(context.env.TRACEGATE_BROKER_GRPC_PORT, 7104), config.internalToken);
     this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
     this.approvals = new ApprovalsClient(config.approvalsAddress ?? local(context.env.TRACEGATE_APPROVALS_GRPC_PORT, 7105), config.internalToken, context.logger);
+    this.traces = new TraceClient(config.auditAddress ?? local(context.env.TRACEGATE_AUDIT_GRPC_PORT, 7106), config.internalToken);
     this.judge = new CachingJudge(this.policy, this.policy);
     this.judge.start();
     const judge = this.judge;
@@ -65,6 +68,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         judge: this.judge,
         recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability),
         reviews: this.approvals,
+        traces: this.traces,
       },
       context.logger,
     );
@@ -77,6 +81,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.broker?.close();
     this.policy?.close();
     this.approvals?.close();
+    this.traces?.close();
   }
 }
 

@@ -645,13 +645,13 @@ export class ClientSession {
     if (!traces) return { traceProblem: 'this gateway records no reasoning traces (no trace service is configured); remove the tracegate comment' };
     try {
       if (attachment.inlineTrace !== undefined) {
-        const { traceId, features } = await traces.submitInline(attachment.inlineTrace, this.identity!, this.id);
+        const { traceId, features } = await traces.submitInline(attachment.inlineTrace, this.identity!, { sessionId: this.id, target: this.targetName });
         return { traceId, trace: features };
       }
       const traceId = attachment.traceId!;
       let features = this.resolvedTraces.get(traceId);
       if (!features) {
-        features = await traces.resolve(traceId, this.identity!);
+        features = await traces.resolve(traceId, this.identity!, { sessionId: this.id, target: this.targetName });
         this.resolvedTraces.set(traceId, features);
       }
       return { traceId, trace: features };

@@ -105,9 +105,15 @@ export class TraceRefusal extends Error {
  * TraceRefusal for a trace that is not acceptable, and other errors when the service is unreachable.
  */
 export interface TraceRegistry {
-  resolve(traceId: string, identity: VerifiedIdentity): Promise<TraceFeatures>;
+  resolve(traceId: string, identity: VerifiedIdentity, where: TraceSite): Promise<TraceFeatures>;
   /** Stores a small trace carried inline in a statement comment (JSON text); returns its id. */
-  submitInline(traceJson: string, identity: VerifiedIdentity, sessionId: string): Promise<{ readonly traceId: string; readonly features: TraceFeatures }>;
+  submitInline(traceJson: string, identity: VerifiedIdentity, where: TraceSite): Promise<{ readonly traceId: string; readonly features: TraceFeatures }>;
+}
+
+/** Where a trace is being attached: reader grants scoped by target cover it from then on. */
+export interface TraceSite {
+  readonly sessionId: string;
+  readonly target: string;
 }
 
 /** The policy service. A decision may take long (review): the session waits, others don't. */
