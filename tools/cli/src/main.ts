@@ -1,9 +1,11 @@
 import { parseArgs } from 'node:util';
 import { exitWithStartupError } from '@tracegate/runtime';
 import { approvalsCommand } from './commands/approvals.js';
+import { grantsCommand } from './commands/grants.js';
 import { keyCommand } from './commands/key.js';
 import { sessionsCommand } from './commands/sessions.js';
 import { targetCommand } from './commands/target.js';
+import { tracesCommand } from './commands/traces.js';
 import { status } from './status.js';
 import { up } from './up.js';
 import { version } from './version.js';
@@ -18,6 +20,8 @@ commands:
   target     register, list and remove targets (tracegate target help)
   key        create, list and revoke API keys (tracegate key help)
   sessions   list recorded sessions and show one's statements (tracegate sessions help)
+  traces     submit a reasoning trace, show one under a reader grant (tracegate traces help)
+  grants     give, list and revoke reader grants for traces (tracegate grants help)
   approvals  list, show, approve and deny held commands (tracegate approvals help)
 
 Configuration comes from the environment; see the README.
@@ -39,6 +43,10 @@ async function main(argv: string[]): Promise<number> {
       return keyCommand(rest);
     case 'sessions':
       return sessionsCommand(rest);
+    case 'traces':
+      return tracesCommand(rest);
+    case 'grants':
+      return grantsCommand(rest);
     case 'approvals':
       return approvalsCommand(rest);
     case 'version':

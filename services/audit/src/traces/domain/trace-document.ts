@@ -51,7 +51,7 @@ export function readSubmittedTrace(request: Pick<auditV1.SubmitRequest, 'trace' 
     checkTraceSize(sizeBytes, maxBytes);
     return { trace: checkTrace(traceFromJson(json)), sizeBytes };
   }
-  const trace = request.trace!;
+  const trace = normalised(request.trace!);
   // Measured in its JSON form, as the event and the store carry it, so both ways of submitting
   // meet the same limit for the same trace.
   const sizeBytes = Buffer.byteLength(JSON.stringify(auditV1.Trace.toJSON(trace)), 'utf8');
@@ -61,6 +61,11 @@ export function readSubmittedTrace(request: Pick<auditV1.SubmitRequest, 'trace' 
   }
   if (trace.createdAt || trace.sizeBytes !== 0) throw invalid('trace.created_at and trace.size_bytes are set by the service; leave them empty');
   return { trace: checkTrace(trace), sizeBytes };
+}
+
+/** The gRPC loader gives unset message fields as null; ts-proto's JSON methods expect undefined. */
+function normalised(trace: auditV1.Trace): auditV1.Trace {
+  return { ...trace, agent: trace.agent ?? undefined, createdAt: trace.createdAt ?? undefined, steps: trace.steps ?? [], sources: trace.sources ?? [], tags: trace.tags ?? [] };
 }
 
 function traceFromJson(json: string): auditV1.Trace {
