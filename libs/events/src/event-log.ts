@@ -31,15 +31,38 @@ export interface DeliveredEvent {
  */
 export type EventHandler = (delivery: DeliveredEvent) => Promise<void>;
 
-export interface SubscribeOptions {
+/**
+ * Handles consecutive events at once (a projection applies them in one transaction). Resolving
+ * means every one is done and their positions are committed; throwing means none is, and the
+ * same events come again. Within one batch, events of one key keep their log order.
+ */
+export type BatchEventHandler = (deliveries: readonly DeliveredEvent[]) => Promise<void>;
+
+interface SubscribeCommon {
   /** Consumer group: its committed positions survive restarts of the consumer. */
   readonly group: string;
   readonly topics: readonly string[];
-  readonly handler: EventHandler;
   /** Where a group with no committed position starts. Default: the beginning. */
   readonly fromBeginning?: boolean;
   /** Back-off between redeliveries of a failing event. */
   readonly retry?: { readonly initialMs?: number; readonly maxMs?: number };
+}
+
+/** One event at a time (`handler`), or batches of consecutive events (`batchHandler`). */
+export type SubscribeOptions =
+  | (SubscribeCommon & { readonly handler: EventHandler; readonly batchHandler?: undefined })
+  | (SubscribeCommon & {
+      readonly batchHandler: BatchEventHandler;
+      readonly handler?: undefined;
+      /** The most events one batch carries. Default 1000. */
+      readonly maxBatchEvents?: number;
+    });
+
+/** The subscription as adapters run it: always in batches, of one event for a per-event handler. */
+export function batchesOf(options: SubscribeOptions): { readonly handle: BatchEventHandler; readonly maxEvents: number } {
+  if (options.batchHandler) return { handle: options.batchHandler, maxEvents: Math.max(1, options.maxBatchEvents ?? 1000) };
+  const handler = options.handler;
+  return { handle: async (deliveries) => { for (const delivery of deliveries) await handler(delivery); }, maxEvents: 1 };
 }
 
 export interface Subscription {

@@ -1,6 +1,7 @@
 import kafkajs, { type Admin, type Consumer, type EachBatchPayload, type KafkaMessage, type LogEntry, type PartitionMetadata, type Producer } from 'kafkajs';
 import type { CloudEvent } from '../cloud-event.js';
 import {
+  batchesOf,
   EventLogError,
   EventLogErrorCode,
   type AppendReceipt,
@@ -527,27 +528,31 @@ class KafkaSubscription implements Subscription {
     const initialMs = this.options.retry?.initialMs ?? 100;
     const maxMs = this.options.retry?.maxMs ?? 10_000;
     const carryOn = () => !this.stopping && isRunning() && !isStale();
-    for (const message of batch.messages) {
+    const { handle, maxEvents } = batchesOf(this.options);
+    for (let from = 0; from < batch.messages.length; from += maxEvents) {
       if (!carryOn()) return;
+      const messages = batch.messages.slice(from, from + maxEvents);
+      const last = messages.at(-1)!;
       for (let attempt = 1; ; attempt += 1) {
         try {
-          await this.options.handler(toDelivery(batch.topic, batch.partition, message));
+          await handle(messages.map((message) => toDelivery(batch.topic, batch.partition, message)));
           break;
         } catch (error) {
+          const first = messages[0]!;
           this.log({
             level: 'warn',
             source: 'tracegate:kafka-subscription',
-            message: `handler of group ${this.options.group} failed on ${batch.topic}[${batch.partition}]@${message.offset} (attempt ${attempt}); it is delivered again: ${describe(error)}`,
+            message: `handler of group ${this.options.group} failed on ${batch.topic}[${batch.partition}]@${first.offset}${messages.length > 1 ? `..${last.offset}` : ''} (attempt ${attempt}); it is delivered again: ${describe(error)}`,
             extra: { group: this.options.group },
           });
-          // Not resolved: on stop or rebalance the event stays uncommitted and is delivered again.
+          // Not resolved: on stop or rebalance the events stay uncommitted and are delivered again.
           if (!carryOn()) return;
           const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30));
           await this.backOff(delay, heartbeat);
           if (!carryOn()) return;
         }
       }
-      resolveOffset(message.offset);
+      resolveOffset(last.offset);
       await commitOffsetsIfNecessary();
       await heartbeat();
     }

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { cloudEventProblems } from '../cloud-event.js';
 import {
+  batchesOf,
   EventLogError,
   EventLogErrorCode,
   type AppendReceipt,
@@ -336,6 +337,7 @@ class PostgresSubscription implements Subscription {
   private woken = false;
   private wake: (() => void) | undefined;
   private readonly lockKey: string;
+  private readonly batch: ReturnType<typeof batchesOf>;
   private readonly retryInitialMs: number;
   private readonly retryMaxMs: number;
 
@@ -349,6 +351,7 @@ class PostgresSubscription implements Subscription {
     private readonly onStopped: () => void,
   ) {
     this.lockKey = advisoryLockKey(`${schema}:group:${options.group}`);
+    this.batch = batchesOf(options);
     this.retryInitialMs = options.retry?.initialMs ?? 100;
     this.retryMaxMs = Math.max(this.retryInitialMs, options.retry?.maxMs ?? 30_000);
   }
@@ -427,17 +430,21 @@ class PostgresSubscription implements Subscription {
         if (!this.woken) await this.idle();
         continue;
       }
-      for (const row of rows) {
+      for (let from = 0; from < rows.length; from += this.batch.maxEvents) {
         if (this.stopping) return;
-        const delivery: DeliveredEvent = { topic: row.topic, key: row.key, event: row.event, position: row.position };
-        if (!(await this.handle(delivery))) return;
-        // Committed only after the handler resolved: a crash before this line redelivers the event.
+        const deliveries: DeliveredEvent[] = rows
+          .slice(from, from + this.batch.maxEvents)
+          .map((row) => ({ topic: row.topic, key: row.key, event: row.event, position: row.position }));
+        if (!(await this.handle(deliveries))) return;
+        // Committed only after the handler resolved: a crash before this line redelivers the events.
+        const last = new Map(deliveries.map((d) => [d.topic, d.position]));
         await client.query(
-          `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position) VALUES ($1, $2, $3::bigint)
+          `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position)
+           SELECT $1, t, p FROM unnest($2::text[], $3::bigint[]) AS o(t, p)
            ON CONFLICT (consumer_group, topic) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
-          [this.options.group, row.topic, row.position],
+          [this.options.group, [...last.keys()], [...last.values()]],
         );
-        after.set(row.topic, row.position);
+        for (const [topic, position] of last) after.set(topic, position);
       }
     }
   }
@@ -473,15 +480,17 @@ class PostgresSubscription implements Subscription {
    * Calls the handler until it resolves, backing off between failures. False if stop() came
    * while the event was failing: it stays uncommitted and is delivered again on the next start.
    */
-  private async handle(delivery: DeliveredEvent): Promise<boolean> {
+  private async handle(deliveries: readonly DeliveredEvent[]): Promise<boolean> {
     let delay = this.retryInitialMs;
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.options.handler(delivery);
+        await this.batch.handle(deliveries);
         return true;
       } catch (error) {
+        const first = deliveries[0]!;
+        const what = deliveries.length === 1 ? 'it' : `the ${deliveries.length} events from there`;
         this.config.onError(
-          `handler of group '${this.options.group}' failed on event ${delivery.event.id} (${delivery.topic} position ${delivery.position}, attempt ${attempt}); it will be delivered again in ${delay} ms`,
+          `handler of group '${this.options.group}' failed on event ${first.event.id} (${first.topic} position ${first.position}, attempt ${attempt}); ${what} will be delivered again in ${delay} ms`,
           error,
         );
       }

@@ -3,6 +3,7 @@ import { type DataSource } from 'typeorm';
 import { SessionEntity } from '../entities/session.entity.js';
 import { StatementEntity } from '../entities/statement.entity.js';
 import { AuditInitial1763790000000 } from '../migrations/1763790000000-audit-initial.js';
+import { AuditIntegrity1763810000000 } from '../migrations/1763810000000-audit-integrity.js';
 import { TracesAndReaderGrants1763800000000 } from '../migrations/1763800000000-traces-and-reader-grants.js';
 import { ReaderGrantEntity } from '../grants/entities/reader-grant.entity.js';
 import { TraceEntity } from '../traces/entities/trace.entity.js';

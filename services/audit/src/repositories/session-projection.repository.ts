@@ -1,36 +1,117 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
-import type { SessionEvent } from '../domain/session-events.js';
-import { evolve, type SessionSlice } from '../domain/session-projection.js';
-import { SessionEntity } from '../entities/session.entity.js';
-import { StatementEntity } from '../entities/statement.entity.js';
+import type { CloudEvent } from '@tracegate/events';
+import { sessionEventOf, type SessionEvent } from '../domain/session-events.js';
+import { evolve, type SessionRecord, type StatementRecord } from '../domain/session-projection.js';
 import { AUDIT_DATA_SOURCE } from './audit-database.js';
 
 export type ApplyOutcome = 'applied' | 'duplicate';
+export type ProjectOutcome = ApplyOutcome | 'skipped';
+
+/** One event of `tracegate.sessions.v1` and where the log holds it. */
+export interface LoggedEvent {
+  readonly event: CloudEvent;
+  readonly position: string;
+}
+
+export interface BatchOutcome {
+  readonly applied: number;
+  readonly duplicate: number;
+  readonly skipped: number;
+  /** Types the projection does not know, with the id of one event of each (for the log). */
+  readonly unknownTypes: ReadonlyMap<string, string>;
+  /** Sessions whose rows this batch changed, with their last applied sequence and its hash. */
+  readonly heads: ReadonlyMap<string, { readonly sequence: number; readonly hash: string }>;
+  /** The newest event time applied, for the projection-age metric. */
+  readonly newest: Date | undefined;
+}
+
+const SESSION_COLUMNS = `id, identity_id, identity_name, identity_kind, identity_groups, target, client_address, application_name, protocol,
+  credential_lease_id, started_at, ended_at, end_reason, statement_count, last_sequence`;
+const STATEMENT_COLUMNS = `session_id, statement_id, sequence, text, fingerprint, protocol, in_multi_statement, parameter_count, effect, rule, reason,
+  policy_version, masking_profile, command_tag, rows, duration_ms, sqlstate, error_message, executed, requested_at, decided_at, completed_at`;
 
 /**
- * Writes the session projection. Each event is applied in one transaction together with its id in
- * `audit.processed_events`: either both commit or neither does, so a redelivered event (after a
- * crash, a restart or a rebalance) finds its id and has no second effect.
+ * Writes the session projection, a batch of consecutive events per transaction: their ids go to
+ * `audit.processed_events` in the same transaction as their effect, so a redelivered event (after
+ * a crash, a restart or a rebalance) finds its id and has no second effect, whether it comes
+ * alone or inside another batch. A batch costs a fixed number of statements, whatever its size:
+ * claim the ids, copy the events, load the rows they touch, evolve them in memory, write them back.
  */
 @Injectable()
 export class SessionProjectionRepository {
   constructor(@Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource) {}
 
-  apply(event: SessionEvent, type: string): Promise<ApplyOutcome> {
+  applyBatch(batch: readonly LoggedEvent[]): Promise<BatchOutcome> {
     return this.db.transaction(async (manager) => {
-      // A concurrent delivery of the same event blocks here on the uncommitted row, then sees it.
-      const claimed: unknown[] = await manager.query(
-        `INSERT INTO audit.processed_events (event_id, type) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
-        [event.eventId, type],
+      // A concurrent delivery of the same events (a group rebalancing) blocks here on the
+      // uncommitted rows, then sees them as claimed.
+      const claimed: { event_id: string }[] = await manager.query(
+        `INSERT INTO audit.processed_events (event_id, type)
+         SELECT id, type FROM unnest($1::text[], $2::text[]) AS e(id, type)
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+        [batch.map((b) => b.event.id), batch.map((b) => b.event.type)],
       );
-      if (claimed.length === 0) return 'duplicate';
-      const before = await this.load(manager, event);
-      const after = evolve(before, event);
-      if (after.session) await manager.upsert(SessionEntity, after.session as SessionEntity, ['id']);
-      if (after.statement) await manager.upsert(StatementEntity, after.statement as StatementEntity, ['sessionId', 'statementId']);
-      return 'applied';
+      const fresh = new Set(claimed.map((row) => row.event_id));
+      const taken = new Set<string>();
+      const mine = batch.filter((b) => fresh.has(b.event.id) && !taken.has(b.event.id) && taken.add(b.event.id));
+      if (mine.length > 0) {
+        await manager.query(
+          `INSERT INTO audit.session_events (event_id, session_id, sequence, type, time, hash, position, event)
+           SELECT e->>'id', e->>'subject', (e->>'sequence')::bigint, e->>'type', (e->>'time')::timestamptz, e->>'hash', p, e
+             FROM unnest($1::jsonb[], $2::text[]) AS b(e, p)
+           ON CONFLICT (event_id) DO NOTHING`,
+          [mine.map((b) => JSON.stringify(b.event)), mine.map((b) => b.position)],
+        );
+      }
+      const unknownTypes = new Map<string, string>();
+      const events: SessionEvent[] = [];
+      for (const { event } of mine) {
+        const sessionEvent = sessionEventOf(event);
+        if (sessionEvent) events.push(sessionEvent);
+        else if (!unknownTypes.has(event.type)) unknownTypes.set(event.type, event.id);
+      }
+      const heads = new Map<string, { sequence: number; hash: string }>();
+      for (const { event } of mine) {
+        const head = heads.get(event.subject);
+        if (!head || event.sequence > head.sequence) heads.set(event.subject, { sequence: event.sequence, hash: event.hash });
+      }
+      let newest: Date | undefined;
+      if (events.length > 0) {
+        const { sessions, statements } = await this.load(manager, events);
+        const changedSessions = new Set<string>();
+        const changedStatements = new Set<string>();
+        for (const event of events) {
+          const statementKey = event.kind === 'started' || event.kind === 'ended' ? undefined : `${event.sessionId}\u0000${event.statementId}`;
+          const after = evolve({ session: sessions.get(event.sessionId), statement: statementKey ? statements.get(statementKey) : undefined }, event);
+          if (after.session) {
+            sessions.set(event.sessionId, after.session);
+            changedSessions.add(event.sessionId);
+          }
+          if (after.statement && statementKey) {
+            statements.set(statementKey, after.statement);
+            changedStatements.add(statementKey);
+          }
+          if (!newest || event.time > newest) newest = event.time;
+        }
+        await this.writeSessions(manager, [...changedSessions].map((id) => sessions.get(id)!));
+        await this.writeStatements(manager, [...changedStatements].map((key) => statements.get(key)!));
+      }
+      return {
+        applied: events.length,
+        duplicate: batch.length - mine.length,
+        skipped: mine.length - events.length,
+        unknownTypes,
+        heads,
+        newest,
+      };
     });
+  }
+
+  /** Applies one event; the batch of one. */
+  async apply(event: CloudEvent, position = ''): Promise<ProjectOutcome> {
+    const outcome = await this.applyBatch([{ event, position }]);
+    return outcome.applied ? 'applied' : outcome.duplicate ? 'duplicate' : 'skipped';
   }
 
   /** The generation of this schema's projection: a fresh one after the schema was dropped. */
@@ -41,12 +122,161 @@ export class SessionProjectionRepository {
     return generation;
   }
 
-  private async load(manager: EntityManager, event: SessionEvent): Promise<SessionSlice> {
-    // Locked, so two deliveries of different events of one session (a consumer group rebalancing)
-    // apply one after the other.
-    const session = await manager.findOne(SessionEntity, { where: { id: event.sessionId }, lock: { mode: 'pessimistic_write' } });
-    if (event.kind === 'started' || event.kind === 'ended') return { session: session ?? undefined, statement: undefined };
-    const statement = await manager.findOne(StatementEntity, { where: { sessionId: event.sessionId, statementId: event.statementId } });
-    return { session: session ?? undefined, statement: statement ?? undefined };
+  private async load(manager: EntityManager, events: readonly SessionEvent[]): Promise<{ sessions: Map<string, SessionRecord>; statements: Map<string, StatementRecord> }> {
+    const sessionIds = [...new Set(events.map((e) => e.sessionId))].sort();
+    // Locked (in a stable order, so two batches never wait on each other in a cycle): two
+    // deliveries touching one session (a consumer group rebalancing) apply one after the other.
+    const sessionRows: Record<string, unknown>[] = await manager.query(
+      `SELECT ${SESSION_COLUMNS} FROM audit.sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+      [sessionIds],
+    );
+    const pairs = new Map<string, [string, string]>();
+    for (const e of events) if (e.kind !== 'started' && e.kind !== 'ended') pairs.set(`${e.sessionId}\u0000${e.statementId}`, [e.sessionId, e.statementId]);
+    const statementRows: Record<string, unknown>[] =
+      pairs.size === 0
+        ? []
+        : await manager.query(
+            `SELECT ${STATEMENT_COLUMNS.replace(/(\w+)/g, 's.$1')} FROM audit.statements s
+               JOIN unnest($1::text[], $2::text[]) AS k(session_id, statement_id) USING (session_id, statement_id)`,
+            [[...pairs.values()].map((p) => p[0]), [...pairs.values()].map((p) => p[1])],
+          );
+    const sessions = new Map(sessionRows.map((row) => [row.id as string, sessionOfRow(row)]));
+    const statements = new Map(statementRows.map((row) => [`${row.session_id as string}\u0000${row.statement_id as string}`, statementOfRow(row)]));
+    return { sessions, statements };
   }
+
+  private async writeSessions(manager: EntityManager, sessions: readonly SessionRecord[]): Promise<void> {
+    if (sessions.length === 0) return;
+    await manager.query(
+      `INSERT INTO audit.sessions (${SESSION_COLUMNS})
+       SELECT id, identity_id, identity_name, identity_kind, identity_groups, target, client_address, application_name, protocol,
+              credential_lease_id, started_at, ended_at, end_reason, statement_count, last_sequence
+         FROM jsonb_to_recordset($1::jsonb) AS r(id text, identity_id text, identity_name text, identity_kind text, identity_groups text[],
+              target text, client_address text, application_name text, protocol text, credential_lease_id text, started_at timestamptz,
+              ended_at timestamptz, end_reason text, statement_count integer, last_sequence bigint)
+       ON CONFLICT (id) DO UPDATE SET ${excludedAll(SESSION_COLUMNS, ['id'])}`,
+      [
+        JSON.stringify(
+          sessions.map((s) => ({
+            id: s.id,
+            identity_id: s.identityId,
+            identity_name: s.identityName,
+            identity_kind: s.identityKind,
+            identity_groups: s.identityGroups,
+            target: s.target,
+            client_address: s.clientAddress,
+            application_name: s.applicationName,
+            protocol: s.protocol,
+            credential_lease_id: s.credentialLeaseId,
+            started_at: s.startedAt,
+            ended_at: s.endedAt,
+            end_reason: s.endReason,
+            statement_count: s.statementCount,
+            last_sequence: s.lastSequence,
+          })),
+        ),
+      ],
+    );
+  }
+
+  private async writeStatements(manager: EntityManager, statements: readonly StatementRecord[]): Promise<void> {
+    if (statements.length === 0) return;
+    await manager.query(
+      `INSERT INTO audit.statements (${STATEMENT_COLUMNS})
+       SELECT ${STATEMENT_COLUMNS}
+         FROM jsonb_to_recordset($1::jsonb) AS r(session_id text, statement_id text, sequence integer, text text, fingerprint text, protocol text,
+              in_multi_statement boolean, parameter_count integer, effect text, rule text, reason text, policy_version text, masking_profile text,
+              command_tag text, rows bigint, duration_ms bigint, sqlstate text, error_message text, executed boolean, requested_at timestamptz,
+              decided_at timestamptz, completed_at timestamptz)
+       ON CONFLICT (session_id, statement_id) DO UPDATE SET ${excludedAll(STATEMENT_COLUMNS, ['session_id', 'statement_id'])}`,
+      [
+        JSON.stringify(
+          statements.map((s) => ({
+            session_id: s.sessionId,
+            statement_id: s.statementId,
+            sequence: s.sequence,
+            text: s.text,
+            fingerprint: s.fingerprint,
+            protocol: s.protocol,
+            in_multi_statement: s.inMultiStatement,
+            parameter_count: s.parameterCount,
+            effect: s.effect,
+            rule: s.rule,
+            reason: s.reason,
+            policy_version: s.policyVersion,
+            masking_profile: s.maskingProfile,
+            command_tag: s.commandTag,
+            rows: s.rows,
+            duration_ms: s.durationMs,
+            sqlstate: s.sqlstate,
+            error_message: s.errorMessage,
+            executed: s.executed,
+            requested_at: s.requestedAt,
+            decided_at: s.decidedAt,
+            completed_at: s.completedAt,
+          })),
+        ),
+      ],
+    );
+  }
+}
+
+function excludedAll(columns: string, key: readonly string[]): string {
+  return columns
+    .split(',')
+    .map((c) => c.trim())
+    .filter((c) => !key.includes(c))
+    .map((c) => `${c} = EXCLUDED.${c}`)
+    .join(', ');
+}
+
+const dateOrNull = (value: unknown): Date | null => (value === null || value === undefined ? null : new Date(value as string | Date));
+
+/** A row of audit.sessions as raw SQL returns it (bigint as text). */
+export function sessionOfRow(row: Record<string, unknown>): SessionRecord {
+  return {
+    id: row.id as string,
+    identityId: row.identity_id as string,
+    identityName: row.identity_name as string,
+    identityKind: row.identity_kind as string,
+    identityGroups: (row.identity_groups as string[] | null) ?? [],
+    target: row.target as string,
+    clientAddress: row.client_address as string,
+    applicationName: row.application_name as string,
+    protocol: row.protocol as string,
+    credentialLeaseId: row.credential_lease_id as string,
+    startedAt: new Date(row.started_at as string | Date),
+    endedAt: dateOrNull(row.ended_at),
+    endReason: row.end_reason as string,
+    statementCount: Number(row.statement_count),
+    lastSequence: Number(row.last_sequence),
+  };
+}
+
+/** A row of audit.statements as raw SQL returns it (bigint as text). */
+export function statementOfRow(row: Record<string, unknown>): StatementRecord {
+  return {
+    sessionId: row.session_id as string,
+    statementId: row.statement_id as string,
+    sequence: Number(row.sequence),
+    text: row.text as string,
+    fingerprint: row.fingerprint as string,
+    protocol: row.protocol as string,
+    inMultiStatement: row.in_multi_statement as boolean,
+    parameterCount: Number(row.parameter_count),
+    effect: row.effect as string,
+    rule: row.rule as string,
+    reason: row.reason as string,
+    policyVersion: row.policy_version as string,
+    maskingProfile: row.masking_profile as string,
+    commandTag: row.command_tag as string,
+    rows: Number(row.rows),
+    durationMs: Number(row.duration_ms),
+    sqlstate: row.sqlstate as string,
+    errorMessage: row.error_message as string,
+    executed: row.executed as boolean,
+    requestedAt: new Date(row.requested_at as string | Date),
+    decidedAt: dateOrNull(row.decided_at),
+    completedAt: dateOrNull(row.completed_at),
+  };
 }

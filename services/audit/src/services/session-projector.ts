@@ -1,26 +1,32 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
-import { TOPICS, type CloudEvent, type Subscription } from '@tracegate/events';
+import { TOPICS, type CloudEvent, type DeliveredEvent, type Subscription } from '@tracegate/events';
 import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
-import { sessionEventOf } from '../domain/session-events.js';
-import { SessionProjectionRepository, type ApplyOutcome } from '../repositories/session-projection.repository.js';
+import { SessionProjectionRepository, type BatchOutcome, type ProjectOutcome } from '../repositories/session-projection.repository.js';
 
 /** The consumer group's name, before the projection's generation. */
 export const PROJECTION_GROUP = 'audit-projection';
 
-export type ProjectOutcome = ApplyOutcome | 'skipped';
+/** Most events the projection applies in one transaction. */
+export const PROJECTION_BATCH_EVENTS = 1000;
+
+export type { ProjectOutcome };
+
+/** Told about each applied batch: the sessions it moved forward (the checkpoint signer listens). */
+export type ProjectionListener = (outcome: BatchOutcome) => void;
 
 /**
  * Keeps the session projection up to date with `tracegate.sessions.v1`: reads the topic from the
- * beginning, one event at a time per key, and applies each idempotently by event id. The position
- * is committed only after the event's transaction commits, so a crash redelivers it, and the
- * processed-events row makes that redelivery a no-op.
+ * beginning in batches of consecutive events and applies each batch in one transaction,
+ * idempotently by event id. Positions are committed only after the batch's transaction commits,
+ * so a crash redelivers it, and the processed-events rows make that redelivery a no-op.
  */
 @Injectable()
 export class SessionProjector {
   private subscription: Subscription | undefined;
   private readonly projected: Counter<'outcome'>;
   private readonly eventAge: Gauge;
+  private readonly listeners = new Set<ProjectionListener>();
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -44,6 +50,11 @@ export class SessionProjector {
     return `${PROJECTION_GROUP}.${await this.projection.generation()}`;
   }
 
+  onApplied(listener: ProjectionListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   async start(): Promise<void> {
     if (this.subscription) return;
     const group = await this.group();
@@ -51,28 +62,35 @@ export class SessionProjector {
       group,
       topics: [TOPICS.sessions.name],
       fromBeginning: true,
-      handler: async ({ event }) => {
-        await this.project(event);
+      maxBatchEvents: PROJECTION_BATCH_EVENTS,
+      batchHandler: async (deliveries) => {
+        await this.projectBatch(deliveries);
       },
     });
     this.context.logger.info({ group, topic: TOPICS.sessions.name }, 'audit projection is following the session events');
   }
 
-  /** Applies one event; safe to call again with the same event (the second call changes nothing). */
-  async project(event: CloudEvent): Promise<ProjectOutcome> {
-    const sessionEvent = sessionEventOf(event);
-    if (!sessionEvent) {
-      this.context.logger.warn({ eventId: event.id, type: event.type, subject: event.subject }, 'skipped a session event of a type the audit projection does not know');
-      this.projected.inc({ outcome: 'skipped' });
-      return 'skipped';
+  /** Applies consecutive events in one transaction; safe to call again with any of them. */
+  async projectBatch(deliveries: readonly Pick<DeliveredEvent, 'event' | 'position'>[]): Promise<BatchOutcome> {
+    const outcome = await this.projection.applyBatch(deliveries);
+    for (const [type, eventId] of outcome.unknownTypes) {
+      this.context.logger.warn({ eventId, type }, 'skipped a session event of a type the audit projection does not know');
     }
-    const outcome = await this.projection.apply(sessionEvent, event.type);
-    this.projected.inc({ outcome });
-    if (outcome === 'applied') this.eventAge.set(Math.max(0, (Date.now() - sessionEvent.time.getTime()) / 1000));
+    if (outcome.applied) this.projected.inc({ outcome: 'applied' }, outcome.applied);
+    if (outcome.duplicate) this.projected.inc({ outcome: 'duplicate' }, outcome.duplicate);
+    if (outcome.skipped) this.projected.inc({ outcome: 'skipped' }, outcome.skipped);
+    if (outcome.newest) this.eventAge.set(Math.max(0, (Date.now() - outcome.newest.getTime()) / 1000));
+    for (const listener of this.listeners) listener(outcome);
     return outcome;
   }
 
-  /** Finishes the event in hand, commits its position and stops reading. */
+  /** Applies one event; safe to call again with the same event (the second call changes nothing). */
+  async project(event: CloudEvent, position = ''): Promise<ProjectOutcome> {
+    const outcome = await this.projectBatch([{ event, position }]);
+    return outcome.applied ? 'applied' : outcome.duplicate ? 'duplicate' : 'skipped';
+  }
+
+  /** Finishes the batch in hand, commits its positions and stops reading. */
   async stop(): Promise<void> {
     const subscription = this.subscription;
     this.subscription = undefined;
