@@ -282,6 +282,65 @@ export interface PolicyActivated {
   rules: string[];
   /** The host that activated it. */
   activatedBy: string;
+  /** Who published it through PublishPolicy; empty for a file, a directory or the built-in policy. */
+  author: string;
+  /** The publisher's note on why. */
+  comment: string;
+  /** What changed from the previous version. */
+  changes: PolicyChanges | undefined;
+}
+
+/** Rules are compared by name: added, removed, or the same name with another definition. */
+export interface PolicyChanges {
+  addedRules: string[];
+  removedRules: string[];
+  changedRules: string[];
+  defaultsChanged: boolean;
+}
+
+export interface PublishPolicyRequest {
+  /** The YAML policy document (services/policy/README.md), whole. */
+  document: string;
+  /** Who publishes it: recorded with the version and on the event. */
+  author: string;
+  comment: string;
+}
+
+export interface PublishPolicyResponse {
+  version: string;
+  /** False when the document is the version already in force (nothing recorded). */
+  changed: boolean;
+  changes: PolicyChanges | undefined;
+}
+
+export interface ListPolicyVersionsRequest {
+  /** At most this many, newest first; 0 means 20. */
+  limit: number;
+  /** Include each version's document text. */
+  includeDocuments: boolean;
+}
+
+export interface PolicyVersion {
+  version: string;
+  previousVersion: string;
+  /** A file path, a directory, "built-in", or "published by <author>". */
+  source: string;
+  author: string;
+  comment: string;
+  activatedAt: Timestamp | undefined;
+  rules: string[];
+  changes:
+    | PolicyChanges
+    | undefined;
+  /** Its activation's sequence number on the policy topic. */
+  sequence: number;
+  /** Set only when include_documents was asked for. */
+  document: string;
+  inForce: boolean;
+}
+
+export interface ListPolicyVersionsResponse {
+  versions: PolicyVersion[];
 }
 
 export interface WatchPolicyVersionsResponse {
@@ -763,6 +822,9 @@ export const PolicyActivated: MessageFns<PolicyActivated> = {
         : isSet(object.activated_by)
         ? globalThis.String(object.activated_by)
         : "",
+      author: isSet(object.author) ? globalThis.String(object.author) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+      changes: isSet(object.changes) ? PolicyChanges.fromJSON(object.changes) : undefined,
     };
   },
 
@@ -782,6 +844,219 @@ export const PolicyActivated: MessageFns<PolicyActivated> = {
     }
     if (message.activatedBy !== "") {
       obj.activatedBy = message.activatedBy;
+    }
+    if (message.author !== "") {
+      obj.author = message.author;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    if (message.changes !== undefined) {
+      obj.changes = PolicyChanges.toJSON(message.changes);
+    }
+    return obj;
+  },
+};
+
+export const PolicyChanges: MessageFns<PolicyChanges> = {
+  fromJSON(object: any): PolicyChanges {
+    return {
+      addedRules: globalThis.Array.isArray(object?.addedRules)
+        ? object.addedRules.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.added_rules)
+        ? object.added_rules.map((e: any) => globalThis.String(e))
+        : [],
+      removedRules: globalThis.Array.isArray(object?.removedRules)
+        ? object.removedRules.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.removed_rules)
+        ? object.removed_rules.map((e: any) => globalThis.String(e))
+        : [],
+      changedRules: globalThis.Array.isArray(object?.changedRules)
+        ? object.changedRules.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.changed_rules)
+        ? object.changed_rules.map((e: any) => globalThis.String(e))
+        : [],
+      defaultsChanged: isSet(object.defaultsChanged)
+        ? globalThis.Boolean(object.defaultsChanged)
+        : isSet(object.defaults_changed)
+        ? globalThis.Boolean(object.defaults_changed)
+        : false,
+    };
+  },
+
+  toJSON(message: PolicyChanges): unknown {
+    const obj: any = {};
+    if (message.addedRules?.length) {
+      obj.addedRules = message.addedRules;
+    }
+    if (message.removedRules?.length) {
+      obj.removedRules = message.removedRules;
+    }
+    if (message.changedRules?.length) {
+      obj.changedRules = message.changedRules;
+    }
+    if (message.defaultsChanged !== false) {
+      obj.defaultsChanged = message.defaultsChanged;
+    }
+    return obj;
+  },
+};
+
+export const PublishPolicyRequest: MessageFns<PublishPolicyRequest> = {
+  fromJSON(object: any): PublishPolicyRequest {
+    return {
+      document: isSet(object.document) ? globalThis.String(object.document) : "",
+      author: isSet(object.author) ? globalThis.String(object.author) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+    };
+  },
+
+  toJSON(message: PublishPolicyRequest): unknown {
+    const obj: any = {};
+    if (message.document !== "") {
+      obj.document = message.document;
+    }
+    if (message.author !== "") {
+      obj.author = message.author;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    return obj;
+  },
+};
+
+export const PublishPolicyResponse: MessageFns<PublishPolicyResponse> = {
+  fromJSON(object: any): PublishPolicyResponse {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+      changes: isSet(object.changes) ? PolicyChanges.fromJSON(object.changes) : undefined,
+    };
+  },
+
+  toJSON(message: PublishPolicyResponse): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    if (message.changes !== undefined) {
+      obj.changes = PolicyChanges.toJSON(message.changes);
+    }
+    return obj;
+  },
+};
+
+export const ListPolicyVersionsRequest: MessageFns<ListPolicyVersionsRequest> = {
+  fromJSON(object: any): ListPolicyVersionsRequest {
+    return {
+      limit: isSet(object.limit) ? globalThis.Number(object.limit) : 0,
+      includeDocuments: isSet(object.includeDocuments)
+        ? globalThis.Boolean(object.includeDocuments)
+        : isSet(object.include_documents)
+        ? globalThis.Boolean(object.include_documents)
+        : false,
+    };
+  },
+
+  toJSON(message: ListPolicyVersionsRequest): unknown {
+    const obj: any = {};
+    if (message.limit !== 0) {
+      obj.limit = Math.round(message.limit);
+    }
+    if (message.includeDocuments !== false) {
+      obj.includeDocuments = message.includeDocuments;
+    }
+    return obj;
+  },
+};
+
+export const PolicyVersion: MessageFns<PolicyVersion> = {
+  fromJSON(object: any): PolicyVersion {
+    return {
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      previousVersion: isSet(object.previousVersion)
+        ? globalThis.String(object.previousVersion)
+        : isSet(object.previous_version)
+        ? globalThis.String(object.previous_version)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      author: isSet(object.author) ? globalThis.String(object.author) : "",
+      comment: isSet(object.comment) ? globalThis.String(object.comment) : "",
+      activatedAt: isSet(object.activatedAt)
+        ? fromJsonTimestamp(object.activatedAt)
+        : isSet(object.activated_at)
+        ? fromJsonTimestamp(object.activated_at)
+        : undefined,
+      rules: globalThis.Array.isArray(object?.rules)
+        ? object.rules.map((e: any) => globalThis.String(e))
+        : [],
+      changes: isSet(object.changes) ? PolicyChanges.fromJSON(object.changes) : undefined,
+      sequence: isSet(object.sequence) ? globalThis.Number(object.sequence) : 0,
+      document: isSet(object.document) ? globalThis.String(object.document) : "",
+      inForce: isSet(object.inForce)
+        ? globalThis.Boolean(object.inForce)
+        : isSet(object.in_force)
+        ? globalThis.Boolean(object.in_force)
+        : false,
+    };
+  },
+
+  toJSON(message: PolicyVersion): unknown {
+    const obj: any = {};
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.previousVersion !== "") {
+      obj.previousVersion = message.previousVersion;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.author !== "") {
+      obj.author = message.author;
+    }
+    if (message.comment !== "") {
+      obj.comment = message.comment;
+    }
+    if (message.activatedAt !== undefined) {
+      obj.activatedAt = fromTimestamp(message.activatedAt).toISOString();
+    }
+    if (message.rules?.length) {
+      obj.rules = message.rules;
+    }
+    if (message.changes !== undefined) {
+      obj.changes = PolicyChanges.toJSON(message.changes);
+    }
+    if (message.sequence !== 0) {
+      obj.sequence = Math.round(message.sequence);
+    }
+    if (message.document !== "") {
+      obj.document = message.document;
+    }
+    if (message.inForce !== false) {
+      obj.inForce = message.inForce;
+    }
+    return obj;
+  },
+};
+
+export const ListPolicyVersionsResponse: MessageFns<ListPolicyVersionsResponse> = {
+  fromJSON(object: any): ListPolicyVersionsResponse {
+    return {
+      versions: globalThis.Array.isArray(object?.versions)
+        ? object.versions.map((e: any) => PolicyVersion.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListPolicyVersionsResponse): unknown {
+    const obj: any = {};
+    if (message.versions?.length) {
+      obj.versions = message.versions.map((e) => PolicyVersion.toJSON(e));
     }
     return obj;
   },
@@ -831,6 +1106,18 @@ export interface PolicyServiceClient {
     request: WatchPolicyVersionsRequest,
     metadata?: Metadata,
   ): Observable<WatchPolicyVersionsResponse>;
+
+  /**
+   * PublishPolicy validates a whole policy document and puts it in force once its activation is
+   * recorded. An invalid document is refused whole (INVALID_ARGUMENT naming every problem with
+   * line, column and rule); the version in force stays.
+   */
+
+  publishPolicy(request: PublishPolicyRequest, metadata?: Metadata): Observable<PublishPolicyResponse>;
+
+  /** ListPolicyVersions returns the versions put in force, newest first. */
+
+  listPolicyVersions(request: ListPolicyVersionsRequest, metadata?: Metadata): Observable<ListPolicyVersionsResponse>;
 }
 
 /**
@@ -859,11 +1146,29 @@ export interface PolicyServiceController {
     request: WatchPolicyVersionsRequest,
     metadata?: Metadata,
   ): Observable<WatchPolicyVersionsResponse>;
+
+  /**
+   * PublishPolicy validates a whole policy document and puts it in force once its activation is
+   * recorded. An invalid document is refused whole (INVALID_ARGUMENT naming every problem with
+   * line, column and rule); the version in force stays.
+   */
+
+  publishPolicy(
+    request: PublishPolicyRequest,
+    metadata?: Metadata,
+  ): Promise<PublishPolicyResponse> | Observable<PublishPolicyResponse> | PublishPolicyResponse;
+
+  /** ListPolicyVersions returns the versions put in force, newest first. */
+
+  listPolicyVersions(
+    request: ListPolicyVersionsRequest,
+    metadata?: Metadata,
+  ): Promise<ListPolicyVersionsResponse> | Observable<ListPolicyVersionsResponse> | ListPolicyVersionsResponse;
 }
 
 export function PolicyServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["decide", "explain", "watchPolicyVersions"];
+    const grpcMethods: string[] = ["decide", "explain", "watchPolicyVersions", "publishPolicy", "listPolicyVersions"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("PolicyService", method)(constructor.prototype[method], method, descriptor);
