@@ -1,16 +1,18 @@
-import { Inject, Injectable, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Module, Optional, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import type { DataSource } from 'typeorm';
-import { HealthState, type ServiceContext } from '@tracegate/runtime';
-import { APPROVALS_CONFIG, type ApprovalsConfig } from './approvals.config.js';
+import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
+import { APPROVALS_CONFIG, slackSettingsOf, type ApprovalsConfig } from './approvals.config.js';
 import { ApprovalController } from './controllers/approval.controller.js';
 import { CallerCheck } from './controllers/caller-check.js';
 import { ApprovalRepository } from './repositories/approval.repository.js';
 import { APPROVALS_DATA_SOURCE, openApprovalsDatabase } from './repositories/approvals-database.js';
 import { Clock } from './repositories/clock.js';
 import { ReviewerDirectory } from './repositories/reviewer-directory.js';
+import { SlackMessageRepository } from './repositories/slack-message.repository.js';
 import { ApprovalDesk } from './services/approval-desk.js';
 import { ApprovalFeed } from './services/approval-feed.js';
+import { SlackBot } from './slack/slack-bot.js';
 
 export const APPROVAL_SERVICE_NAME = 'tracegate.approvals.v1.ApprovalService';
 
@@ -28,16 +30,19 @@ class ApprovalsLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly health: HealthState,
     private readonly directory: ReviewerDirectory,
     @Inject(APPROVALS_DATA_SOURCE) private readonly db: DataSource,
+    @Optional() @Inject(SlackBot) private readonly slack: SlackBot | null,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     await this.desk.resume();
     this.draining = this.health.watch(APPROVAL_SERVICE_NAME)?.subscribe({ complete: () => this.desk.stop() });
+    await this.slack?.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.draining?.unsubscribe();
     this.desk.stop();
+    await this.slack?.stop();
     this.directory.close();
     await this.db.destroy();
   }
@@ -55,6 +60,9 @@ function localBroker(env: Readonly<Record<string, string | undefined>>): string 
 @Module({})
 export class ApprovalsModule {
   static forRoot(context: ServiceContext, config: ApprovalsConfig): DynamicModule {
+    // Checked before anything starts: a half-configured Slack bot stops start-up, naming what is missing.
+    const slack = slackSettingsOf(config);
+    const bindHost = context.env.TRACEGATE_BIND_HOST?.trim() || '127.0.0.1';
     return {
       module: ApprovalsModule,
       controllers: [ApprovalController],
@@ -67,6 +75,17 @@ export class ApprovalsModule {
         ApprovalFeed,
         ApprovalDesk,
         CallerCheck,
+        SlackMessageRepository,
+        ...(slack
+          ? [
+              {
+                provide: SlackBot,
+                inject: [ApprovalDesk, ApprovalFeed, ReviewerDirectory, SlackMessageRepository, SERVICE_CONTEXT],
+                useFactory: (desk: ApprovalDesk, feed: ApprovalFeed, directory: ReviewerDirectory, messages: SlackMessageRepository, ctx: ServiceContext) =>
+                  new SlackBot(slack, desk, feed, directory, messages, ctx.logger, bindHost),
+              },
+            ]
+          : []),
         ApprovalsLifecycle,
       ],
     };
