@@ -437,7 +437,15 @@ export class ClientSession {
 
   private sendUpstream(message: Parameters<typeof serializeFrontend>[0]): void {
     if (this.phase === 'closed' || !this.upstream) return;
-    this.upstream.socket.write(serializeFrontend(message));
+    const socket = this.upstream.socket;
+    // A driver's Bind, Execute and Sync arrive together and are relayed one by one: corked until
+    // the work queued now has run, they leave in one write (one packet, one wake-up of the
+    // target's backend) instead of three.
+    if (!socket.writableCorked) {
+      socket.cork();
+      process.nextTick(() => socket.uncork());
+    }
+    socket.write(serializeFrontend(message));
   }
 
   private async relay(message: FrontendMessage): Promise<void> {
