@@ -1,0 +1,334 @@
+import { isIPv6 } from 'node:net';
+
+/**
+ * Detectors find sensitive values in free text. Each is a precise pattern plus, where the format
+ * has one, a validator (Luhn, mod 97, SSN area rules…): the pattern finds candidates cheaply, the
+ * validator throws out look-alikes (order numbers, dates, version strings) so that masking stays
+ * trustworthy rather than noisy.
+ *
+ * Patterns run over ASCII text: the text redactor folds Unicode look-alikes (fullwidth digits,
+ * mathematical letters, zero-width joiners) to ASCII first, so they cannot evade a detector.
+ */
+export const DETECTOR_NAMES = [
+  'email',
+  'phone',
+  'payment-card',
+  'iban',
+  'us-ssn',
+  'ipv4',
+  'ipv6',
+  'jwt',
+  'private-key',
+  'aws-access-key',
+  'github-token',
+  'slack-token',
+  'saas-token',
+  'credential-in-url',
+  'high-entropy-secret',
+] as const;
+export type DetectorName = (typeof DETECTOR_NAMES)[number];
+
+export function isDetectorName(name: string): name is DetectorName {
+  return (DETECTOR_NAMES as readonly string[]).includes(name);
+}
+
+/** A detected value: [start, end) in the scanned text. */
+export interface Finding {
+  readonly detector: DetectorName;
+  readonly start: number;
+  readonly end: number;
+}
+
+interface Detector {
+  readonly name: DetectorName;
+  /** Global, sticky-free pattern; with the `d` flag when `group` names the secret part. */
+  readonly pattern: RegExp;
+  /** The capture group that holds the secret (1 for "password in a URL"); 0 = the whole match. */
+  readonly group?: number;
+  /** Cheap test on the whole text: false means the pattern cannot match, so it is not run. */
+  readonly mayOccur: (text: string) => boolean;
+  readonly validate?: (value: string) => boolean;
+}
+
+const hasDigit = (text: string): boolean => /\d/.test(text);
+
+// ---- validators -------------------------------------------------------------------------------
+
+/** Luhn checksum over the digits of a candidate card number. */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/** Issuer prefixes and lengths of the card networks in use (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro). */
+function cardIssuerValid(digits: string): boolean {
+  const n = digits.length;
+  if (/^4/.test(digits)) return n === 13 || n === 16 || n === 19;
+  if (/^(5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720))/.test(digits)) return n === 16;
+  if (/^3[47]/.test(digits)) return n === 15;
+  if (/^(6011|65|64[4-9])/.test(digits)) return n >= 16 && n <= 19;
+  if (/^35(2[89]|[3-8]\d)/.test(digits)) return n >= 16 && n <= 19;
+  if (/^3(0[0-5]|[689])/.test(digits)) return n >= 14 && n <= 19;
+  if (/^62/.test(digits)) return n >= 16 && n <= 19;
+  if (/^(5[06-9]|6\d)/.test(digits)) return n >= 12 && n <= 19;
+  return false;
+}
+
+function paymentCardValid(value: string): boolean {
+  const digits = value.replace(/[ -]/g, '');
+  // Separators, when present, must be consistent (4111 1111 1111 1111, not 41-1111 11 1).
+  if (/[ -]/.test(value) && !/^\d{4}([ -])\d{4,6}\1\d{4,5}(\1\d{1,4})?$/.test(value) && !/^\d{4}([ -]\d{4}){3}$/.test(value)) return false;
+  return digits.length >= 12 && digits.length <= 19 && cardIssuerValid(digits) && luhnValid(digits);
+}
+
+/** IBAN lengths per country (ISO 13616 registry) for the countries that use one. */
+const IBAN_LENGTHS: Readonly<Record<string, number>> = {
+  AD: 24, AE: 23, AL: 28, AT: 20, AZ: 28, BA: 20, BE: 16, BG: 22, BH: 22, BR: 29, BY: 28, CH: 21, CR: 22, CY: 28,
+  CZ: 24, DE: 22, DK: 18, DO: 28, EE: 20, EG: 29, ES: 24, FI: 18, FO: 18, FR: 27, GB: 22, GE: 22, GI: 23, GL: 18,
+  GR: 27, GT: 28, HR: 21, HU: 28, IE: 22, IL: 23, IQ: 23, IS: 26, IT: 27, JO: 30, KW: 30, KZ: 20, LB: 28, LC: 32,
+  LI: 21, LT: 20, LU: 20, LV: 21, MC: 27, MD: 24, ME: 22, MK: 19, MR: 27, MT: 31, MU: 30, NL: 18, NO: 15, PK: 24,
+  PL: 28, PS: 29, PT: 25, QA: 29, RO: 24, RS: 22, SA: 24, SC: 31, SE: 24, SI: 19, SK: 24, SM: 27, ST: 25, SV: 28,
+  TL: 23, TN: 24, TR: 26, UA: 29, VA: 22, VG: 24, XK: 20,
+};
+
+export function ibanValid(value: string): boolean {
+  const iban = value.replace(/ /g, '').toUpperCase();
+  const expected = IBAN_LENGTHS[iban.slice(0, 2)];
+  if (expected === undefined || iban.length !== expected) return false;
+  const rearranged = iban.slice(4) + iban.slice(0, 4);
+  let remainder = 0;
+  for (const ch of rearranged) {
+    const code = ch.charCodeAt(0);
+    const digits = code >= 65 ? String(code - 55) : ch;
+    for (const d of digits) remainder = (remainder * 10 + (d.charCodeAt(0) - 48)) % 97;
+  }
+  return remainder === 1;
+}
+
+/** SSA rules: no area 000, 666 or 900–999, no group 00, no serial 0000; and not the numbers printed in advertising. */
+function ssnValid(value: string): boolean {
+  const digits = value.replace(/[ -]/g, '');
+  const area = Number(digits.slice(0, 3));
+  const group = Number(digits.slice(3, 5));
+  const serial = Number(digits.slice(5));
+  if (area === 0 || area === 666 || area >= 900 || group === 0 || serial === 0) return false;
+  return digits !== '078051120' && digits !== '219099999';
+}
+
+function phoneValid(value: string): boolean {
+  const digits = value.replace(/\D/g, '');
+  if (value.startsWith('+')) return digits.length >= 8 && digits.length <= 15 && digits[0] !== '0';
+  // National forms: ten digits (NANP: area and exchange codes do not start with 0 or 1) or a
+  // trunk-prefixed European number of 10–11 digits.
+  if (digits.startsWith('0')) return digits.length >= 10 && digits.length <= 11 && digits[1] !== '0';
+  const nanp = digits.length === 11 && digits[0] === '1' ? digits.slice(1) : digits;
+  return nanp.length === 10 && /^[2-9]\d{2}[2-9]/.test(nanp) && !/^(\d)\1+$/.test(nanp);
+}
+
+function ipv4Valid(value: string): boolean {
+  // A leading zero is how version strings and OIDs look, not how addresses are written.
+  return value.split('.').every((octet) => octet === '0' || !octet.startsWith('0'));
+}
+
+function ipv6Valid(value: string): boolean {
+  if (!isIPv6(value)) return false;
+  // "::", "::1" or a C++ scope like "a::b" is not an address anyone hides: require substance.
+  if (value.includes('.')) return true;
+  return value.replace(/:/g, '').length >= 4;
+}
+
+function jwtValid(value: string): boolean {
+  const [header] = value.split('.');
+  try {
+    const decoded = JSON.parse(Buffer.from(header!, 'base64url').toString('utf8')) as unknown;
+    return typeof decoded === 'object' && decoded !== null && ('alg' in decoded || 'typ' in decoded);
+  } catch {
+    return false;
+  }
+}
+
+/** Shannon entropy in bits per character. */
+export function shannonEntropy(value: string): number {
+  const counts = new Map<string, number>();
+  for (const ch of value) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let entropy = 0;
+  for (const count of counts.values()) {
+    const p = count / value.length;
+    entropy -= p * Math.log2(p);
+  }
+  return entropy;
+}
+
+/** The entropy a random secret of this length reaches with room to spare; identifiers and words fall short. */
+export const HIGH_ENTROPY_THRESHOLD = 4.0;
+
+function highEntropyValid(value: string): boolean {
+  if (!/[a-z]/.test(value) || !/[A-Z]/.test(value) || !/\d/.test(value)) return false;
+  // Paths, dotted names and identifiers in camelCase are long and mixed, but split into words.
+  if (/[/.]/.test(value) && value.split(/[/.]/).every((part) => /^[A-Za-z][a-z]*\d*$/.test(part) || part === '')) return false;
+  // Identifiers read as words (camelCase, PascalCase); random strings have no long lower-case runs.
+  const wordy = (value.match(/[A-Z]?[a-z]{2,}/g) ?? []).reduce((n, word) => n + word.length, 0);
+  if (wordy / value.length > 0.6) return false;
+  const digits = value.replace(/\D/g, '').length;
+  if (digits / value.length > 0.8) return false;
+  const threshold = value.length < 24 ? HIGH_ENTROPY_THRESHOLD + 0.2 : HIGH_ENTROPY_THRESHOLD;
+  return shannonEntropy(value) >= threshold;
+}
+
+// ---- detectors --------------------------------------------------------------------------------
+
+const DETECTORS: readonly Detector[] = [
+  {
+    name: 'private-key',
+    // An unterminated block (a truncated key) is a secret too: it runs to the end of the text.
+    pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
+    mayOccur: (t) => t.includes('PRIVATE KEY'),
+  },
+  {
+    name: 'jwt',
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g,
+    mayOccur: (t) => t.includes('eyJ'),
+    validate: jwtValid,
+  },
+  {
+    name: 'credential-in-url',
+    // scheme://user:PASSWORD@host, and password=… / pwd=… in key-value connection strings.
+    pattern: /(?:\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@|\b(?:password|passwd|pwd|pgpassword|secret|api[_-]?key|access[_-]?token)\s*[=:]\s*(?!\s)("[^"]*"|'[^']*'|[^\s;&,'"]+))/dgi,
+    group: -1,
+    mayOccur: (t) => t.includes('@') || t.includes('=') || t.includes(':'),
+  },
+  {
+    name: 'aws-access-key',
+    pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g,
+    mayOccur: (t) => /A[KSGIRNBC][A-Z]A/.test(t),
+  },
+  {
+    name: 'github-token',
+    pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])/g,
+    mayOccur: (t) => t.includes('gh') || t.includes('github_pat_'),
+  },
+  {
+    name: 'slack-token',
+    pattern: /(?<![A-Za-z0-9-])(?:xox[abposre]-\d+-[A-Za-z0-9-]{10,}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]+|https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]{16,})/g,
+    mayOccur: (t) => t.includes('xox') || t.includes('xapp-') || t.includes('hooks.slack.com'),
+  },
+  {
+    name: 'saas-token',
+    // Stripe, Google API, OpenAI, Anthropic, npm, PyPI, GitLab, SendGrid, Twilio.
+    pattern: /(?<![A-Za-z0-9_-])(?:[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}|npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|glpat-[A-Za-z0-9_-]{20}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|SK[0-9a-f]{32})(?![A-Za-z0-9_-])/g,
+    mayOccur: (t) => /k_|AIza|sk-|npm_|pypi-|glpat-|SG\.|SK/.test(t),
+  },
+  {
+    name: 'email',
+    pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
+    mayOccur: (t) => t.includes('@'),
+    validate: (v) => !v.includes('..'),
+  },
+  {
+    name: 'iban',
+    pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
+    mayOccur: hasDigit,
+    validate: ibanValid,
+  },
+  {
+    name: 'payment-card',
+    pattern: /(?<![\d-])\d{4}(?:[ -]?\d{2,6}){2,4}(?![\d-])/g,
+    mayOccur: hasDigit,
+    validate: paymentCardValid,
+  },
+  {
+    name: 'us-ssn',
+    pattern: /(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])/g,
+    mayOccur: hasDigit,
+    validate: ssnValid,
+  },
+  {
+    name: 'phone',
+    pattern: /(?<![\w+.-])(?:\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}|1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4})(?![\w.-]*\d)(?![\w-])/g,
+    mayOccur: hasDigit,
+    validate: phoneValid,
+  },
+  {
+    name: 'ipv4',
+    pattern: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d]|\.\d)/g,
+    mayOccur: (t) => t.includes('.'),
+    validate: ipv4Valid,
+  },
+  {
+    name: 'ipv6',
+    pattern: /(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\.\d)/g,
+    mayOccur: (t) => t.includes(':'),
+    validate: ipv6Valid,
+  },
+  {
+    name: 'high-entropy-secret',
+    pattern: /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,512}={0,2}(?![A-Za-z0-9+/=_-])/g,
+    mayOccur: (t) => t.length >= 20,
+    validate: highEntropyValid,
+  },
+];
+
+/**
+ * A set of detectors chosen by a profile, ready to scan. Findings never overlap: detectors run in
+ * order of precedence (a JWT is reported as a JWT, not also as a high-entropy string) and a later
+ * finding that overlaps an earlier one is dropped.
+ */
+export class DetectorSet {
+  private readonly detectors: readonly Detector[];
+
+  constructor(names: Iterable<DetectorName>) {
+    const wanted = new Set(names);
+    this.detectors = DETECTORS.filter((d) => wanted.has(d.name));
+  }
+
+  get size(): number {
+    return this.detectors.length;
+  }
+
+  get names(): readonly DetectorName[] {
+    return this.detectors.map((d) => d.name);
+  }
+
+  /** Findings in `text` (ASCII-folded already), sorted by start. */
+  scan(text: string): Finding[] {
+    let findings: Finding[] | undefined;
+    for (const detector of this.detectors) {
+      if (!detector.mayOccur(text)) continue;
+      detector.pattern.lastIndex = 0;
+      for (let m = detector.pattern.exec(text); m !== null; m = detector.pattern.exec(text)) {
+        let start = m.index;
+        let end = start + m[0].length;
+        if (detector.group !== undefined) {
+          // The secret is the first capture group that took part (the password, not the URL).
+          const indices = m.indices;
+          const span = indices?.slice(1).find((s) => s !== undefined);
+          if (!span) continue;
+          [start, end] = span;
+          // A quoted value: the quotes are syntax, the secret is inside.
+          const first = text[start];
+          if ((first === '"' || first === "'") && end - start >= 2) {
+            start += 1;
+            end -= 1;
+          }
+          if (end <= start) continue;
+        }
+        if (detector.validate && !detector.validate(text.slice(start, end))) continue;
+        findings ??= [];
+        if (findings.some((f) => start < f.end && f.start < end)) continue;
+        findings.push({ detector: detector.name, start, end });
+      }
+    }
+    if (!findings) return [];
+    return findings.length > 1 ? findings.sort((a, b) => a.start - b.start) : findings;
+  }
+}

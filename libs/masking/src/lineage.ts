@@ -1,0 +1,385 @@
+import { loadModule, parseSync } from 'libpg-query';
+
+/**
+ * Column lineage: which source columns each output column of a statement derives from, read
+ * from PostgreSQL's own parse tree (libpg_query). A column rule must follow its column through
+ * aliases, casts, functions, CTEs, subqueries and set operations: `SELECT reverse(ssn) AS x`
+ * derives from ssn and is masked as a whole.
+ *
+ * The analysis has no catalog: an unqualified column in a query over several tables is counted
+ * as coming from each of them, and a whole-row reference (`to_jsonb(u)`, `u::text`) as coming
+ * from every column of its table (`column: '*'`). Both over-approximate, never under. Views are
+ * seen as tables: a view that renames a masked column is a known gap (name the view's column in
+ * the profile).
+ */
+export interface SourceColumn {
+  /** The table (or view) as written, without schema; undefined when the statement does not say. */
+  readonly table?: string;
+  /** The column name, or '*' for a whole-row reference. */
+  readonly column: string;
+}
+
+export interface OutputColumnLineage {
+  /** The output column's name as PostgreSQL will report it, when the analysis knows it. */
+  readonly name: string | undefined;
+  readonly sources: readonly SourceColumn[];
+  /**
+   * False for a plain reference (the value is the source value, however renamed); true for
+   * anything computed from it (a cast, a function, an operator, an aggregate).
+   */
+  readonly derived: boolean;
+  /**
+   * Set for `*` / `t.*` over a table whose columns only the catalog knows: this one entry stands
+   * for all of that table's columns (RowDescription tells how many and their names).
+   */
+  readonly star?: { readonly table: string | undefined };
+}
+
+/** Loads libpg_query's WebAssembly; call once before analyzeOutputLineage (the gateway does at start-up). */
+export async function loadSqlParser(): Promise<void> {
+  await loadModule();
+}
+
+type Node = Record<string, unknown>;
+
+type Relation =
+  | { readonly alias: string; readonly kind: 'table'; readonly table: string }
+  | { readonly alias: string; readonly kind: 'derived'; readonly columns: readonly OutputColumnLineage[] }
+  | { readonly alias: string; readonly kind: 'function'; readonly sources: readonly SourceColumn[]; readonly columnNames: readonly string[] };
+
+interface Scope {
+  readonly relations: readonly Relation[];
+  readonly parent: Scope | undefined;
+  readonly ctes: ReadonlyMap<string, readonly OutputColumnLineage[]>;
+}
+
+/** Thrown inside the analysis for a shape it cannot follow; the caller sees undefined. */
+class Unknowable extends Error {}
+
+/**
+ * The lineage of each output column of a SELECT (or of the RETURNING list of INSERT, UPDATE,
+ * DELETE, MERGE); undefined when the statement returns no rows the analysis can follow (not a
+ * query, unparseable, several statements, or a shape it cannot read).
+ */
+export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undefined {
+  let stmts: unknown[];
+  try {
+    stmts = (parseSync(sql) as { stmts?: unknown[] }).stmts ?? [];
+  } catch {
+    return undefined;
+  }
+  if (stmts.length !== 1) return undefined;
+  const stmt = (stmts[0] as { stmt?: Node }).stmt;
+  if (!stmt) return undefined;
+  const root: Scope = { relations: [], parent: undefined, ctes: new Map() };
+  try {
+    if (stmt['SelectStmt']) return [...analyzeSelect(stmt['SelectStmt'] as Node, root)];
+    for (const kind of ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']) {
+      const dml = stmt[kind] as Node | undefined;
+      if (dml) return analyzeReturning(dml, root);
+    }
+  } catch (error) {
+    if (error instanceof Unknowable) return undefined;
+    throw error;
+  }
+  return undefined;
+}
+
+function analyzeReturning(dml: Node, outer: Scope): OutputColumnLineage[] | undefined {
+  const returning = ((dml['returningClause'] as Node | undefined)?.['exprs'] ?? dml['returningList']) as Node[] | undefined;
+  if (!returning || returning.length === 0) return undefined;
+  const scope = withCtes(dml['withClause'] as Node | undefined, outer);
+  const relations: Relation[] = [];
+  const target = dml['relation'] as Node | undefined;
+  if (target) relations.push(...fromItem({ RangeVar: target }, scope));
+  for (const item of [...((dml['fromClause'] as Node[]) ?? []), ...((dml['usingClause'] as Node[]) ?? [])]) relations.push(...fromItem(item, scope));
+  if (dml['sourceRelation']) relations.push(...fromItem(dml['sourceRelation'] as Node, scope));
+  return targetList(returning, { relations, parent: outer, ctes: scope.ctes });
+}
+
+function withCtes(withClause: Node | undefined, outer: Scope): Scope {
+  if (!withClause) return outer;
+  const ctes = new Map(outer.ctes);
+  for (const item of (withClause['ctes'] as Node[]) ?? []) {
+    const cte = item['CommonTableExpr'] as Node;
+    const name = String(cte['ctename']).toLowerCase();
+    const query = cte['ctequery'] as Node;
+    const analyze = (): readonly OutputColumnLineage[] => {
+      const inner = query['SelectStmt'] ? analyzeSelect(query['SelectStmt'] as Node, { ...outer, ctes }) : dmlOutput(query, { ...outer, ctes });
+      return renamed(inner, cte['aliascolnames'] as Node[] | undefined);
+    };
+    // A recursive CTE reads itself: first as nothing, then as what that first reading produced.
+    ctes.set(name, []);
+    ctes.set(name, analyze());
+    if (withClause['recursive']) ctes.set(name, analyze());
+  }
+  return { ...outer, ctes };
+}
+
+function dmlOutput(query: Node, scope: Scope): readonly OutputColumnLineage[] {
+  for (const kind of ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']) {
+    const dml = query[kind] as Node | undefined;
+    if (dml) return analyzeReturning(dml, scope) ?? [];
+  }
+  throw new Unknowable();
+}
+
+function renamed(columns: readonly OutputColumnLineage[], names: Node[] | undefined): readonly OutputColumnLineage[] {
+  if (!names || names.length === 0) return columns;
+  if (columns.some((c) => c.star)) return columns;
+  return columns.map((c, i) => {
+    const name = stringOf(names[i]);
+    return name === undefined ? c : { ...c, name };
+  });
+}
+
+function analyzeSelect(select: Node, outer: Scope): readonly OutputColumnLineage[] {
+  const scope = withCtes(select['withClause'] as Node | undefined, outer);
+  const op = select['op'] as string | undefined;
+  if (op && op !== 'SETOP_NONE') {
+    const left = analyzeSelect(select['larg'] as Node, scope);
+    const right = analyzeSelect(select['rarg'] as Node, scope);
+    return combineSetOperation(left, right);
+  }
+  const values = select['valuesLists'] as Node[] | undefined;
+  if (values && values.length > 0) {
+    const rows = values.map((row) => ((row['List'] as Node)['items'] as Node[]) ?? []);
+    const width = rows[0]?.length ?? 0;
+    const current: Scope = { relations: [], parent: scope, ctes: scope.ctes };
+    return Array.from({ length: width }, (_, i) => ({
+      name: `column${i + 1}`,
+      sources: dedupe(rows.flatMap((row) => (row[i] ? collect(row[i], current) : []))),
+      derived: true,
+    }));
+  }
+  const relations: Relation[] = [];
+  const current: Scope = { relations, parent: outer, ctes: scope.ctes };
+  // LATERAL items see the ones before them: resolve in order into the same scope.
+  for (const item of (select['fromClause'] as Node[]) ?? []) relations.push(...fromItem(item, current));
+  return targetList((select['targetList'] as Node[]) ?? [], current);
+}
+
+function combineSetOperation(left: readonly OutputColumnLineage[], right: readonly OutputColumnLineage[]): readonly OutputColumnLineage[] {
+  if (left.length !== right.length) throw new Unknowable();
+  return left.map((l, i) => {
+    const r = right[i]!;
+    if (Boolean(l.star) !== Boolean(r.star)) throw new Unknowable();
+    const sources = dedupe([...l.sources, ...r.sources, ...(r.star ? [{ ...(r.star.table ? { table: r.star.table } : {}), column: '*' }] : [])]);
+    return { name: l.name, sources, derived: l.derived || r.derived, ...(l.star ? { star: l.star } : {}) };
+  });
+}
+
+function fromItem(item: Node, scope: Scope): Relation[] {
+  if (item['RangeVar']) {
+    const rv = item['RangeVar'] as Node;
+    const name = String(rv['relname']);
+    const alias = aliasOf(rv) ?? name;
+    const cte = rv['schemaname'] ? undefined : lookupCte(scope, name.toLowerCase());
+    if (cte) return [{ alias, kind: 'derived', columns: renamed(cte, aliasColumns(rv)) }];
+    return [{ alias, kind: 'table', table: name }];
+  }
+  if (item['RangeSubselect']) {
+    const rs = item['RangeSubselect'] as Node;
+    const subquery = rs['subquery'] as Node;
+    const columns = subquery['SelectStmt'] ? analyzeSelect(subquery['SelectStmt'] as Node, scope) : dmlOutput(subquery, scope);
+    return [{ alias: aliasOf(rs) ?? '', kind: 'derived', columns: renamed(columns, aliasColumns(rs)) }];
+  }
+  if (item['JoinExpr']) {
+    const join = item['JoinExpr'] as Node;
+    return [...fromItem(join['larg'] as Node, scope), ...fromItem(join['rarg'] as Node, scope)];
+  }
+  if (item['RangeFunction']) {
+    const rf = item['RangeFunction'] as Node;
+    const sources = dedupe(collect(rf['functions'], scope));
+    const columnNames = (aliasColumns(rf) ?? []).map((n) => stringOf(n) ?? '');
+    return [{ alias: aliasOf(rf) ?? functionName(rf) ?? '', kind: 'function', sources, columnNames }];
+  }
+  // Table samples, XMLTABLE, JSON_TABLE…: read through their arguments, shape unknown.
+  throw new Unknowable();
+}
+
+function lookupCte(scope: Scope | undefined, name: string): readonly OutputColumnLineage[] | undefined {
+  for (let s = scope; s; s = s.parent) {
+    const cte = s.ctes.get(name);
+    if (cte) return cte;
+  }
+  return undefined;
+}
+
+function targetList(targets: readonly Node[], scope: Scope): OutputColumnLineage[] {
+  const out: OutputColumnLineage[] = [];
+  for (const target of targets) {
+    const res = target['ResTarget'] as Node;
+    const val = res['val'] as Node;
+    const ref = val['ColumnRef'] as Node | undefined;
+    if (ref) {
+      const fields = ref['fields'] as Node[];
+      if (fields[fields.length - 1]?.['A_Star']) {
+        out.push(...expandStar(fields.length > 1 ? stringOf(fields[fields.length - 2]) : undefined, scope));
+        continue;
+      }
+    }
+    const name = (res['name'] as string | undefined) ?? columnName(val);
+    if (ref) {
+      const resolved = resolveColumnRef(ref, scope);
+      out.push({ name, sources: dedupe(resolved.sources), derived: resolved.derived });
+    } else {
+      out.push({ name, sources: dedupe(collect(val, scope)), derived: true });
+    }
+  }
+  return out;
+}
+
+function expandStar(qualifier: string | undefined, scope: Scope): OutputColumnLineage[] {
+  const relations = qualifier === undefined ? scope.relations : scope.relations.filter((r) => sameName(r.alias, qualifier));
+  if (qualifier !== undefined && relations.length === 0) return [{ name: undefined, sources: [], derived: false, star: { table: qualifier } }];
+  return relations.flatMap((r): OutputColumnLineage[] => {
+    switch (r.kind) {
+      case 'table':
+        return [{ name: undefined, sources: [], derived: false, star: { table: r.table } }];
+      case 'derived':
+        return [...r.columns];
+      case 'function':
+        return [{ name: undefined, sources: r.sources, derived: true, star: { table: undefined } }];
+    }
+  });
+}
+
+interface Resolved {
+  readonly sources: SourceColumn[];
+  readonly derived: boolean;
+}
+
+function resolveColumnRef(ref: Node, scope: Scope): Resolved {
+  const fields = (ref['fields'] as Node[]).map((f) => (f['A_Star'] ? '*' : (stringOf(f) ?? '')));
+  const column = fields[fields.length - 1]!;
+  const qualifier = fields.length > 1 ? fields[fields.length - 2] : undefined;
+  for (let s: Scope | undefined = scope; s; s = s.parent) {
+    if (qualifier !== undefined) {
+      const relation = s.relations.find((r) => sameName(r.alias, qualifier));
+      if (relation) return fromRelation(relation, column);
+      continue;
+    }
+    const found: Resolved[] = [];
+    for (const relation of s.relations) {
+      if (relation.kind === 'derived') {
+        const hit = relation.columns.find((c) => c.name !== undefined && sameName(c.name, column));
+        if (hit) found.push({ sources: [...hit.sources], derived: hit.derived });
+        else if (relation.columns.some((c) => c.star)) found.push(fromRelation(relation, column));
+      } else {
+        found.push(fromRelation(relation, column));
+      }
+      // A bare relation name in an expression is its whole row: `SELECT u FROM users u`, `to_jsonb(u)`.
+      if (sameName(relation.alias, column)) found.push({ ...fromRelation(relation, '*'), derived: true });
+    }
+    if (found.length > 0) {
+      return { sources: found.flatMap((f) => f.sources), derived: found.length > 1 ? found.some((f) => f.derived) || found.some((f) => f.sources.some((x) => x.column === '*')) : found[0]!.derived };
+    }
+  }
+  return { sources: [{ ...(qualifier !== undefined ? { table: qualifier } : {}), column }], derived: column === '*' };
+}
+
+function fromRelation(relation: Relation, column: string): Resolved {
+  switch (relation.kind) {
+    case 'table':
+      return { sources: [{ table: relation.table, column }], derived: column === '*' };
+    case 'function':
+      return { sources: [...relation.sources], derived: true };
+    case 'derived': {
+      if (column === '*') {
+        const sources = relation.columns.flatMap((c) => [...c.sources, ...(c.star ? [{ ...(c.star.table ? { table: c.star.table } : {}), column: '*' }] : [])]);
+        return { sources, derived: true };
+      }
+      const hit = relation.columns.find((c) => c.name !== undefined && sameName(c.name, column));
+      if (hit) return { sources: [...hit.sources], derived: hit.derived };
+      const stars = relation.columns.filter((c) => c.star);
+      if (stars.length > 0) return { sources: stars.flatMap((c) => [{ ...(c.star!.table ? { table: c.star!.table } : {}), column }, ...c.sources]), derived: stars.some((c) => c.derived) };
+      return { sources: [{ column }], derived: false };
+    }
+  }
+}
+
+/** Every source column an expression reads, at any depth (function arguments, CASE, subqueries…). */
+function collect(node: unknown, scope: Scope): SourceColumn[] {
+  if (node === null || typeof node !== 'object') return [];
+  if (Array.isArray(node)) return node.flatMap((n) => collect(n, scope));
+  const obj = node as Node;
+  if (obj['ColumnRef']) return resolveColumnRef(obj['ColumnRef'] as Node, scope).sources;
+  if (obj['SubLink']) {
+    const link = obj['SubLink'] as Node;
+    const sub = link['subselect'] as Node;
+    const inner = sub['SelectStmt'] ? analyzeSelect(sub['SelectStmt'] as Node, scope) : [];
+    const outputs = inner.flatMap((c) => [...c.sources, ...(c.star ? [{ ...(c.star.table ? { table: c.star.table } : {}), column: '*' }] : [])]);
+    // `x IN (SELECT …)` / `x = ANY (…)`: the tested expression is part of the value too.
+    return [...outputs, ...collect(link['testexpr'], scope)];
+  }
+  if (obj['FuncCall']) {
+    const call = obj['FuncCall'] as Node;
+    // count(x) says how many, never what: it reveals no value of x.
+    if (functionName({ functions: [[obj]] }) === 'count' && !call['agg_filter']) return [];
+  }
+  if (obj['SelectStmt']) return analyzeSelect(obj['SelectStmt'] as Node, scope).flatMap((c) => c.sources);
+  return Object.values(obj).flatMap((v) => collect(v, scope));
+}
+
+/** The name PostgreSQL gives an output column without an alias (FigureColname, simplified). */
+function columnName(val: Node): string | undefined {
+  const ref = val['ColumnRef'] as Node | undefined;
+  if (ref) {
+    const fields = ref['fields'] as Node[];
+    return stringOf(fields[fields.length - 1]);
+  }
+  const cast = val['TypeCast'] as Node | undefined;
+  if (cast) return columnName(cast['arg'] as Node) ?? typeName(cast['typeName'] as Node);
+  const call = val['FuncCall'] as Node | undefined;
+  if (call) {
+    const names = call['funcname'] as Node[];
+    return stringOf(names[names.length - 1]);
+  }
+  if (val['CaseExpr']) return 'case';
+  if (val['CoalesceExpr']) return 'coalesce';
+  if (val['SubLink']) {
+    const link = val['SubLink'] as Node;
+    if (link['subLinkType'] === 'EXISTS_SUBLINK') return 'exists';
+    if (link['subLinkType'] === 'ARRAY_SUBLINK') return 'array';
+    const sub = (link['subselect'] as Node)['SelectStmt'] as Node | undefined;
+    const first = (sub?.['targetList'] as Node[] | undefined)?.[0]?.['ResTarget'] as Node | undefined;
+    if (first) return (first['name'] as string | undefined) ?? columnName(first['val'] as Node);
+  }
+  return '?column?';
+}
+
+function typeName(node: Node | undefined): string | undefined {
+  const names = node?.['names'] as Node[] | undefined;
+  return names ? stringOf(names[names.length - 1]) : undefined;
+}
+
+function functionName(rf: Node): string | undefined {
+  const first = (rf['functions'] as unknown[][] | undefined)?.[0];
+  const item = (Array.isArray(first) ? first[0] : ((first as Node | undefined)?.['List'] as Node | undefined)?.['items']) as Node | Node[] | undefined;
+  const call = (Array.isArray(item) ? item[0] : item)?.['FuncCall'] as Node | undefined;
+  const names = call?.['funcname'] as Node[] | undefined;
+  return names ? stringOf(names[names.length - 1]) : undefined;
+}
+
+function aliasOf(node: Node): string | undefined {
+  return (node['alias'] as Node | undefined)?.['aliasname'] as string | undefined;
+}
+
+function aliasColumns(node: Node): Node[] | undefined {
+  return (node['alias'] as Node | undefined)?.['colnames'] as Node[] | undefined;
+}
+
+function stringOf(node: Node | undefined): string | undefined {
+  return ((node?.['String'] as Node | undefined)?.['sval'] as string | undefined) ?? undefined;
+}
+
+function sameName(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function dedupe(sources: readonly SourceColumn[]): SourceColumn[] {
+  const seen = new Map<string, SourceColumn>();
+  for (const s of sources) seen.set(`${s.table ?? ''}\u0000${s.column}`, s);
+  return [...seen.values()];
+}

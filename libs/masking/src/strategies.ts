@@ -1,0 +1,111 @@
+import { createHmac } from 'node:crypto';
+
+/** How a masked value is replaced (proto tracegate.masking.v1.Strategy). */
+export const STRATEGIES = ['redact', 'partial', 'hash', 'null', 'format-preserving'] as const;
+export type MaskingStrategy = (typeof STRATEGIES)[number];
+
+export function isStrategy(name: string): name is MaskingStrategy {
+  return (STRATEGIES as readonly string[]).includes(name);
+}
+
+/** The fixed token of the redact strategy; detectors in free text say what they found. */
+export const REDACTED = '[REDACTED]';
+export function redactedToken(what?: string): string {
+  return what ? `[REDACTED:${what}]` : REDACTED;
+}
+
+export const MIN_HASH_KEY_BYTES = 32;
+
+/**
+ * Applies strategies with one profile's HMAC key. Hash tokens are deterministic per key (the same
+ * input always gives the same token, so joins, GROUP BY and counts still work on masked data)
+ * and reveal nothing without the key.
+ */
+export class StrategyApplier {
+  constructor(private readonly hashKey: Buffer) {
+    if (hashKey.length < MIN_HASH_KEY_BYTES) {
+      throw new RangeError(`the masking hash key has ${hashKey.length} bytes; it needs at least ${MIN_HASH_KEY_BYTES} (generate one with \`openssl rand -base64 32\`)`);
+    }
+  }
+
+  /**
+   * The masked value, or null for the null strategy. `label` names what was found (a detector)
+   * and goes into redaction tokens.
+   */
+  apply(value: string, strategy: MaskingStrategy, keepLast: number, label?: string): string | null {
+    switch (strategy) {
+      case 'redact':
+        return redactedToken(label);
+      case 'null':
+        return null;
+      case 'partial':
+        return partial(value, keepLast);
+      case 'hash':
+        return `h_${this.hmac(value).subarray(0, 12).toString('hex')}`;
+      case 'format-preserving':
+        return this.formatPreserving(value);
+    }
+  }
+
+  /**
+   * Same length and shape, other characters: letters stay letters, digits stay digits, punctuation
+   * stays. An email keeps its '@', dots and top-level domain; a phone number keeps its '+' and
+   * country code — so masked data still passes the application's format checks.
+   */
+  formatPreserving(value: string): string {
+    const at = value.lastIndexOf('@');
+    let keepFrom = value.length;
+    let keepPrefix = 0;
+    if (at > 0) keepFrom = Math.max(value.lastIndexOf('.'), at);
+    else if (value.startsWith('+')) keepPrefix = countryCodeLength(value);
+    const stream = this.keyStream(value, value.length);
+    let out = '';
+    let i = 0;
+    for (const ch of value) {
+      const code = ch.charCodeAt(0);
+      const byte = stream[i % stream.length]!;
+      if (i < keepPrefix || i >= keepFrom) out += ch;
+      else if (code >= 48 && code <= 57) out += String.fromCharCode(48 + (byte % 10));
+      else if (code >= 97 && code <= 122) out += String.fromCharCode(97 + (byte % 26));
+      else if (code >= 65 && code <= 90) out += String.fromCharCode(65 + (byte % 26));
+      else if (ch.length > 1 || code > 0x7f) out += /\p{L}/u.test(ch) ? String.fromCharCode(97 + (byte % 26)) : ch;
+      else out += ch;
+      i += ch.length;
+    }
+    return out;
+  }
+
+  private hmac(value: string): Buffer {
+    return createHmac('sha256', this.hashKey).update(value, 'utf8').digest();
+  }
+
+  /** HMAC in counter mode: as many pseudo-random bytes as the value has characters. */
+  private keyStream(value: string, length: number): Buffer {
+    const blocks: Buffer[] = [];
+    for (let counter = 0; blocks.length * 32 < length; counter++) {
+      blocks.push(createHmac('sha256', this.hashKey).update(`fpe:${counter}:`).update(value, 'utf8').digest());
+    }
+    return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
+  }
+}
+
+/**
+ * Keeps the last `keepLast` characters and stars the rest. Never more than half the value is
+ * kept: "keep the last 4" of a 5-character value would otherwise all but reveal it.
+ */
+export function partial(value: string, keepLast: number): string {
+  const chars = Array.from(value);
+  const keep = Math.min(keepLast, Math.floor(chars.length / 2));
+  return '*'.repeat(chars.length - keep) + chars.slice(chars.length - keep).join('');
+}
+
+/** Digits of the calling code in "+CC…": ITU codes are prefix-free; 1 and 7 are one digit, common two-digit codes otherwise. */
+function countryCodeLength(value: string): number {
+  const digits = value.slice(1).replace(/\D.*$/, '');
+  const first = digits[0];
+  let n: number;
+  if (first === '1' || first === '7') n = 1;
+  else if (/^(2[07]|3[0-469]|4[013-9]|5[1-8]|6[0-6]|8[1246]|9[0-58])/.test(digits)) n = 2;
+  else n = 3;
+  return 1 + Math.min(n, digits.length);
+}

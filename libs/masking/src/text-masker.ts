@@ -1,0 +1,120 @@
+import { DetectorSet, type DetectorName, type Finding } from './detectors.js';
+import { foldToAscii, originalSpan, type FoldedText } from './fold.js';
+import { maskJsonPath, type Json, type JsonPath } from './json-path.js';
+import type { MaskingHits } from './profile.js';
+import type { MaskingStrategy, StrategyApplier } from './strategies.js';
+
+/** Counts hits by name while a result, a text or a stream is masked. Names only, never values. */
+export class HitCounter {
+  private readonly counts = new Map<string, number>();
+
+  add(key: string, n = 1): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + n);
+  }
+
+  snapshot(): MaskingHits {
+    return Object.fromEntries(this.counts);
+  }
+}
+
+export interface DetectorAction {
+  readonly rule: string;
+  readonly strategy: MaskingStrategy;
+  readonly keepLast: number;
+}
+
+export interface JsonPathAction {
+  readonly rule: string;
+  readonly path: JsonPath;
+  readonly strategy: MaskingStrategy;
+  readonly keepLast: number;
+}
+
+/** Findings in a text, with the folding needed to map them back to it. */
+export interface Scan {
+  readonly folded: FoldedText;
+  readonly findings: readonly Finding[];
+}
+
+/**
+ * Masks free text: JSON paths inside JSON documents, then detectors. Returns the very same string
+ * when nothing fired, so callers can tell "unchanged" by identity without comparing.
+ */
+export class TextMasker {
+  readonly detectors: DetectorSet;
+
+  constructor(
+    private readonly applier: StrategyApplier,
+    private readonly detectorActions: ReadonlyMap<DetectorName, DetectorAction>,
+    private readonly jsonActions: readonly JsonPathAction[],
+  ) {
+    this.detectors = new DetectorSet(detectorActions.keys());
+  }
+
+  get hasDetectors(): boolean {
+    return this.detectors.size > 0;
+  }
+
+  get hasJsonPaths(): boolean {
+    return this.jsonActions.length > 0;
+  }
+
+  mask(text: string, hits: HitCounter, json: 'always' | 'if-json' = 'if-json'): string {
+    const afterJson = this.jsonActions.length > 0 ? this.maskJson(text, hits, json) : text;
+    return this.maskDetected(afterJson, hits);
+  }
+
+  /** JSON paths over a JSON document; text that is not JSON is returned as it is. */
+  maskJson(text: string, hits: HitCounter, json: 'always' | 'if-json'): string {
+    if (json === 'if-json') {
+      const first = text.trimStart()[0];
+      if (first !== '{' && first !== '[') return text;
+    }
+    let document: Json;
+    try {
+      document = JSON.parse(text) as Json;
+    } catch {
+      return text;
+    }
+    let changed = 0;
+    for (const action of this.jsonActions) {
+      const n = maskJsonPath(document, action.path, (value) => this.applier.apply(value, action.strategy, action.keepLast));
+      if (n > 0) {
+        hits.add(`json:${action.rule}`, n);
+        changed += n;
+      }
+    }
+    return changed > 0 ? JSON.stringify(document) : text;
+  }
+
+  scan(text: string): Scan | undefined {
+    if (this.detectors.size === 0 || text.length < 3) return undefined;
+    const folded = foldToAscii(text);
+    const findings = this.detectors.scan(folded.text);
+    return findings.length > 0 ? { folded, findings } : undefined;
+  }
+
+  maskDetected(text: string, hits: HitCounter): string {
+    const scan = this.scan(text);
+    return scan ? this.applyFindings(text, scan, 0, text.length, hits) : text;
+  }
+
+  /** The original text from `from` to `to` with every finding inside that range replaced. */
+  applyFindings(text: string, scan: Scan, from: number, to: number, hits: HitCounter): string {
+    let out = '';
+    let at = from;
+    for (const finding of scan.findings) {
+      const [start, end] = originalSpan(scan.folded, finding.start, finding.end);
+      if (start < from || end > to) continue;
+      const action = this.detectorActions.get(finding.detector)!;
+      // The folded value: a fullwidth card number is hashed and kept-last like its ASCII twin.
+      const value = scan.folded.text.slice(finding.start, finding.end);
+      // Part of a text cannot be NULL: the null strategy redacts there.
+      const strategy = action.strategy === 'null' ? 'redact' : action.strategy;
+      out += text.slice(at, start) + this.applier.apply(value, strategy, action.keepLast, finding.detector);
+      at = end;
+      hits.add(`detector:${finding.detector}`);
+    }
+    return out + text.slice(at, to);
+  }
+}
