@@ -6,13 +6,20 @@ export const AUDIT_CONFIG_SCHEMA = {
   traceMaxBytes: env.int('TRACEGATE_TRACE_MAX_BYTES', { fallback: 1024 * 1024, min: 1024, max: 4 * 1024 * 1024 - 64 * 1024 }),
   /** Where the broker checks agents' API keys; default 127.0.0.1:<TRACEGATE_BROKER_GRPC_PORT or 7104>. */
   brokerAddress: optionalAddress('TRACEGATE_BROKER_ADDRESS'),
-  /** Where traces are masked; default 127.0.0.1:<TRACEGATE_MASKING_GRPC_PORT or 7103>. */
-  maskingAddress: optionalAddress('TRACEGATE_MASKING_ADDRESS'),
+  /**
+   * The masking engine's HMAC key (base64, at least 32 bytes), the same variable the masking
+   * service reads, so hashed values agree everywhere. Unset, traces are masked under a key
+   * derived from the internal token (the built-in profile redacts free text; it hashes nothing).
+   */
+  maskingHashKey: optional(env.string('TRACEGATE_MASKING_HASH_KEY', { pattern: /^[A-Za-z0-9+/_-]{43,}={0,2}$/, describe: 'base64 of at least 32 random bytes (`openssl rand -base64 32`)', secret: true })),
 } satisfies Record<string, ConfigField<unknown>>;
 
-function optionalAddress(name: string): ConfigField<string | undefined> {
-  const field = env.string(name, { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' });
+function optional<T>(field: ConfigField<T>): ConfigField<T | undefined> {
   return { env: field.env, parse: (raw) => (raw === undefined ? undefined : field.parse(raw)) };
+}
+
+function optionalAddress(name: string): ConfigField<string | undefined> {
+  return optional(env.string(name, { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' }));
 }
 
 export type AuditConfig = ConfigOf<typeof AUDIT_CONFIG_SCHEMA>;

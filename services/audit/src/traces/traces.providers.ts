@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationShutdown, type Provider } from '@nestjs/common';
 import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import { AUDIT_CONFIG, type AuditConfig } from '../audit.config.js';
@@ -6,7 +7,7 @@ import { ReaderGrantRepository } from '../grants/repositories/reader-grant.repos
 import { ReaderGrants } from '../grants/services/reader-grants.js';
 import { ReaderGrantController } from '../grants/controllers/reader-grant.controller.js';
 import { BrokerIdentities } from './clients/broker-identities.js';
-import { MaskingServiceRedactor, TRACE_REDACTOR, type TraceRedactor } from './clients/trace-redactor.js';
+import { EngineRedactor, TRACE_REDACTOR, type TraceRedactor } from './clients/trace-redactor.js';
 import { BROKER_IDENTITIES, TraceCallers } from './controllers/trace-callers.js';
 import { TraceController } from './controllers/trace.controller.js';
 import { TraceRepository } from './repositories/trace.repository.js';
@@ -40,8 +41,9 @@ export const TRACE_PROVIDERS: Provider[] = [
   },
   {
     provide: TRACE_REDACTOR,
-    inject: [AUDIT_CONFIG, SERVICE_CONTEXT],
-    useFactory: (config: AuditConfig, context: ServiceContext) => new MaskingServiceRedactor(config.maskingAddress ?? local(context.env.TRACEGATE_MASKING_GRPC_PORT, 7103), config.internalToken),
+    inject: [AUDIT_CONFIG],
+    useFactory: (config: AuditConfig) =>
+      new EngineRedactor(config.maskingHashKey ? Buffer.from(config.maskingHashKey, 'base64') : createHmac('sha256', config.internalToken).update('tracegate trace masking').digest()),
   },
   TraceCallers,
   TraceRepository,

@@ -1,5 +1,4 @@
-import { maskingV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
+import { compileProfile, DEFAULT_PROFILE, type CompiledMaskingProfile } from '@tracegate/masking-engine';
 
 /** Masks the free text of a trace before it is stored or emitted. */
 export interface TraceRedactor {
@@ -13,22 +12,21 @@ export const TRACE_REDACTOR = Symbol('TRACE_REDACTOR');
 /** The masking profile traces are masked with. */
 export const TRACE_MASKING_PROFILE = 'default';
 
-/** The masking service's Redact RPC, one call per text, concurrently. */
-export class MaskingServiceRedactor implements TraceRedactor {
-  private readonly masking: PromiseClient<maskingV1.MaskingServiceClient>;
+/**
+ * The masking engine in this process (libs/masking) with the built-in 'default' profile: every
+ * detector over free text. No network hop, so a trace is never stored unmasked because the
+ * masking service was away.
+ */
+export class EngineRedactor implements TraceRedactor {
+  private readonly profile: CompiledMaskingProfile;
 
-  constructor(readonly address: string, internalToken: string) {
-    this.masking = grpcClient<maskingV1.MaskingServiceClient>(SERVICE_PROTOS.masking.files[0], 'tracegate.masking.v1.MaskingService', address, {
-      metadata: { [INTERNAL_TOKEN_METADATA]: internalToken },
-      deadlineMs: 10_000,
-    });
+  constructor(hashKey: Buffer) {
+    this.profile = compileProfile(DEFAULT_PROFILE, { hashKey });
   }
 
   redact(texts: readonly string[]): Promise<string[]> {
-    return Promise.all(texts.map(async (text) => (text === '' ? '' : (await this.masking.redact({ profile: TRACE_MASKING_PROFILE, text })).text)));
+    return Promise.resolve(texts.map((text) => (text === '' ? '' : this.profile.redactText(text).text)));
   }
 
-  close(): void {
-    this.masking.close();
-  }
+  close(): void {}
 }
