@@ -5,7 +5,7 @@ import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import pg from 'pg';
 import { auditV1, SERVICE_PROTOS, timestampOf } from '@tracegate/contracts';
 import { TOPICS, type CloudEvent, type Subscription } from '@tracegate/events';
-import { grpcClient, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
+import { grpcClient, startServices, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 import { auditService } from '../audit.definition.js';
 
