@@ -3,11 +3,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentials, loadPackageDefinition, status as GrpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, InterceptingCall, loadPackageDefinition, status as GrpcStatus, type ClientReadableStream, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS, policyV1 } from '@tracegate/contracts';
 import { PostgresEventLog, TOPICS, verifyChain, type CloudEvent } from '@tracegate/events';
-import { ConfigError, startServices, type RunningProcess } from '@tracegate/runtime';
+import { ConfigError, INTERNAL_TOKEN_METADATA, startServices, type RunningProcess } from '@tracegate/runtime';
 import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
 import { policyService } from './policy.definition.js';
 
@@ -17,16 +17,30 @@ type Callback<T> = (error: ServiceError | null, response?: T) => void;
 interface PolicyClient {
   decide(request: unknown, callback: Callback<policyV1.DecideResponse>): void;
   explain(request: unknown, callback: Callback<policyV1.ExplainResponse>): void;
+  publishPolicy(request: unknown, callback: Callback<policyV1.PublishPolicyResponse>): void;
+  listPolicyVersions(request: unknown, callback: Callback<policyV1.ListPolicyVersionsResponse>): void;
   watchPolicyVersions(request: unknown): ClientReadableStream<policyV1.WatchPolicyVersionsResponse>;
   close(): void;
 }
 
-function policyClient(address: string): PolicyClient {
+const INTERNAL_TOKEN = 'policy-test-internal-token-0123456789abcdef';
+
+/** A raw grpc-js client; `token` null sends no internal token. */
+function policyClient(address: string, token: string | null = INTERNAL_TOKEN): PolicyClient {
   const definition = loadSync(SERVICE_PROTOS.policy.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] });
   const loaded = loadPackageDefinition(definition) as unknown as {
-    tracegate: { policy: { v1: { PolicyService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => PolicyClient } } };
+    tracegate: {
+      policy: { v1: { PolicyService: new (address: string, creds: ReturnType<typeof credentials.createInsecure>, options: object) => PolicyClient } };
+    };
   };
-  return new loaded.tracegate.policy.v1.PolicyService(address, credentials.createInsecure());
+  const withToken: Interceptor = (options, next) =>
+    new InterceptingCall(next(options), {
+      start(metadata, listener, start) {
+        if (token !== null) metadata.set(INTERNAL_TOKEN_METADATA, token);
+        start(metadata, listener);
+      },
+    });
+  return new loaded.tracegate.policy.v1.PolicyService(address, credentials.createInsecure(), { interceptors: [withToken] });
 }
 
 function call<T>(method: (request: unknown, callback: Callback<T>) => void, request: unknown): Promise<T> {
@@ -75,18 +89,25 @@ describe('policy service over gRPC', () => {
   let databaseUrl: string;
   let directory: string;
 
-  async function start(env: Record<string, string> = {}): Promise<{ proc: RunningProcess; client: PolicyClient }> {
+  async function start(env: Record<string, string> = {}, url = databaseUrl): Promise<{ proc: RunningProcess; client: PolicyClient; address: string }> {
     const grpcPort = String(await freePort());
     const proc = await startServices([policyService], {
       component: 'tracegate policy',
-      databaseUrl,
-      env: { TRACEGATE_POLICY_GRPC_PORT: grpcPort, TRACEGATE_POLICY_METRICS_PORT: String(await freePort()), TRACEGATE_LOG_LEVEL: 'silent', ...env },
+      databaseUrl: url,
+      env: {
+        TRACEGATE_POLICY_GRPC_PORT: grpcPort,
+        TRACEGATE_POLICY_METRICS_PORT: String(await freePort()),
+        TRACEGATE_LOG_LEVEL: 'silent',
+        TRACEGATE_INTERNAL_TOKEN: INTERNAL_TOKEN,
+        ...env,
+      },
     });
-    return { proc, client: policyClient(`127.0.0.1:${grpcPort}`) };
+    const address = `127.0.0.1:${grpcPort}`;
+    return { proc, client: policyClient(address), address };
   }
 
-  async function policyEvents(): Promise<CloudEvent[]> {
-    const reader = await PostgresEventLog.connect(databaseUrl);
+  async function policyEvents(url = databaseUrl): Promise<CloudEvent[]> {
+    const reader = await PostgresEventLog.connect(url);
     const seen: CloudEvent[] = [];
     try {
       const subscription = await reader.subscribe({
@@ -97,7 +118,7 @@ describe('policy service over gRPC', () => {
         },
       });
       // Appends are acknowledged before start() returns: the newest event was written last.
-      const written = await countPolicyEvents();
+      const written = await countPolicyEvents(url);
       await pollUntil(() => seen.length >= written, { description: `${written} policy events` });
       await subscription.stop();
     } finally {
@@ -106,9 +127,9 @@ describe('policy service over gRPC', () => {
     return seen;
   }
 
-  async function countPolicyEvents(): Promise<number> {
+  async function countPolicyEvents(url: string): Promise<number> {
     const { default: pg } = await import('pg');
-    const client = new pg.Client({ connectionString: databaseUrl });
+    const client = new pg.Client({ connectionString: url });
     await client.connect();
     try {
       const { rows } = await client.query<{ sequence: string }>(`SELECT sequence FROM policy.activation_chain`);
@@ -367,5 +388,139 @@ rules:
       return true;
     });
     await assert.rejects(start({ TRACEGATE_POLICY_FILE: join(directory, 'missing.yaml') }), /policy file .*missing\.yaml cannot be read \(ENOENT\)/);
+  });
+
+  describe('published through the API, and from a directory', () => {
+    let url: string;
+    let running: Awaited<ReturnType<typeof start>>;
+    before(async () => {
+      url = await postgres.createDatabase();
+      running = await start({}, url);
+    });
+    after(async () => {
+      running.client.close();
+      await running.proc.stop();
+    });
+    const decide = (r: unknown) => call(running.client.decide.bind(running.client), r);
+    const publish = (r: unknown) => call(running.client.publishPolicy.bind(running.client), r);
+    const list = (r: unknown) => call(running.client.listPolicyVersions.bind(running.client), r);
+
+    const PUBLISHED = `version: 1
+default: { agent: deny, human: allow, service: deny }
+rules:
+  - name: agents-read-production
+    priority: 500
+    match: { identity: { kind: agent }, target: { labels: { env: production } }, statement: { kind: select } }
+    effect: allow
+  - name: agent-writes-low-confidence
+    priority: 400
+    match: { identity: { kind: agent } }
+    when: command.kind in ['insert', 'update', 'delete'] && trace.present && trace.confidence < 0.8
+    effect: review
+    review: { group: dba, quorum: 2, timeout_seconds: 600 }
+`;
+
+    it('refuses a call without the internal token, with UNAUTHENTICATED and a sentence', async () => {
+      const stranger = policyClient(running.address, null);
+      try {
+        await assert.rejects(call(stranger.decide.bind(stranger), request(AGENT, 'SELECT 1')), (error: ServiceError) => {
+          assert.equal(error.code, GrpcStatus.UNAUTHENTICATED);
+          assert.match(error.details, /needs the policy service's internal token in the gRPC metadata 'x-tracegate-internal-token'.*missing/);
+          return true;
+        });
+      } finally {
+        stranger.close();
+      }
+    });
+
+    it('refuses an invalid document whole, naming line, column and rule, and keeps the version in force', async () => {
+      const before = (await decide(request(AGENT, 'SELECT 1'))).policyVersion;
+      const broken = PUBLISHED.replace('trace.confidence < 0.8', 'trace.confidance < 0.8').replace('effect: allow', 'effect: permit');
+      await assert.rejects(publish({ document: broken, author: 'ana', comment: 'typo' }), (error: ServiceError) => {
+        assert.equal(error.code, GrpcStatus.INVALID_ARGUMENT);
+        assert.match(error.details, /^policy published document is invalid \(2 problems\):/);
+        assert.match(error.details, /published document:7:13: rules\[0\] \(agents-read-production\)\.effect: 'permit' is not one of allow, deny, review/);
+        assert.match(error.details, /published document:11:84: rules\[1\] \(agent-writes-low-confidence\)\.when: 'trace' has no field 'confidance'/);
+        return true;
+      });
+      await assert.rejects(publish({ document: PUBLISHED, author: ' ' }), (error: ServiceError) => error.code === GrpcStatus.INVALID_ARGUMENT && /^author is required/.test(error.details));
+      assert.equal((await decide(request(AGENT, 'SELECT 1'))).policyVersion, before);
+    });
+
+    it('puts a published document in force, records who and what changed, and decides on trace features with CEL', async () => {
+      const published = await publish({ document: PUBLISHED, author: 'ana', comment: 'read-only agents on production' });
+      assert.equal(published.changed, true);
+      assert.deepEqual(published.changes?.addedRules, ['agent-writes-low-confidence', 'agents-read-production']);
+      assert.ok(published.changes?.removedRules.includes('agents-read'));
+      assert.equal(published.changes?.defaultsChanged, false);
+      const again = await publish({ document: `# same, reformatted\n${PUBLISHED}`, author: 'ana' });
+      assert.deepEqual([again.changed, again.version], [false, published.version]);
+
+      const update = (confidence: number | undefined) => ({
+        ...request(AGENT, 'UPDATE invoices SET paid = true WHERE id = 1', { labels: { env: 'production' } }),
+        trace: confidence === undefined ? { present: false } : { present: true, confidence, model: 'm', tags: [] },
+      });
+      const held = await decide(update(0.5));
+      assert.deepEqual([held.effect, held.rule, held.policyVersion], [Effect.EFFECT_REVIEW, 'agent-writes-low-confidence', published.version]);
+      assert.deepEqual(held.review, { reviewerGroup: 'dba', quorum: 2, timeoutSeconds: 600 });
+      assert.deepEqual(held.dependsOn, ['command.fingerprint', 'command.kind', 'identity.kind', 'statement.kind', 'target.labels.env', 'trace.confidence', 'trace.present']);
+      assert.deepEqual([(await decide(update(0.95))).rule, (await decide(update(undefined))).rule], ['default', 'default']);
+      const read = await decide(request(AGENT, 'SELECT * FROM invoices', { labels: { env: 'production' } }));
+      assert.deepEqual([read.effect, read.rule], [Effect.EFFECT_ALLOW, 'agents-read-production']);
+
+      const events = await policyEvents(url);
+      assert.equal(events.length, 2);
+      assert.deepEqual(verifyChain(events), []);
+      const data = events[1]!.data as Record<string, unknown>;
+      assert.deepEqual([data.author, data.comment, data.source], ['ana', 'read-only agents on production', 'published by ana']);
+      assert.deepEqual((data.changes as { addedRules: string[] }).addedRules, ['agent-writes-low-confidence', 'agents-read-production']);
+
+      const { versions } = await list({ limit: 0, includeDocuments: true });
+      assert.deepEqual(
+        versions.map((v) => [v.version, v.source, v.author, v.inForce, Number(v.sequence)]),
+        [
+          [published.version, 'published by ana', 'ana', true, 2],
+          [versions[1]!.version, 'built-in', '', false, 1],
+        ],
+      );
+      assert.equal(versions[0]!.document, PUBLISHED);
+      assert.equal((await list({ limit: 1, includeDocuments: false })).versions[0]!.document, '');
+    });
+
+    it('a restart without a policy file keeps the last published version in force', async () => {
+      const inForce = (await decide(request(AGENT, 'SELECT 1'))).policyVersion;
+      running.client.close();
+      await running.proc.stop();
+      running = await start({}, url);
+      assert.equal((await decide(request(AGENT, 'SELECT 1'))).policyVersion, inForce);
+      assert.equal((await policyEvents(url)).length, 2);
+    });
+
+    it('reads TRACEGATE_POLICY_DIR as one policy, one document per concern; examples beside them are not policy', async () => {
+      const dir = join(directory, 'policies');
+      await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+      await writeFile(join(dir, '00-defaults.yaml'), 'version: 1\ndefault: { agent: deny, human: allow, service: deny }\n');
+      await writeFile(join(dir, 'agents.yaml'), 'version: 1\nrules:\n  - name: agents-read\n    priority: 10\n    match: { identity: { kind: agent }, statement: { kind: select } }\n    effect: allow\n');
+      await writeFile(join(dir, 'agents.tests.yaml'), 'not: a policy\n');
+      const fromDir = await start({ TRACEGATE_POLICY_DIR: dir }, url);
+      try {
+        const decision = await call(fromDir.client.decide.bind(fromDir.client), request(AGENT, 'SELECT 1'));
+        assert.deepEqual([decision.effect, decision.rule], [Effect.EFFECT_ALLOW, 'agents-read']);
+        const { versions } = await call(fromDir.client.listPolicyVersions.bind(fromDir.client), {});
+        assert.equal(versions[0]!.source, dir);
+      } finally {
+        fromDir.client.close();
+        await fromDir.proc.stop();
+      }
+      await writeFile(join(dir, 'more.yaml'), 'version: 1\ndefault: { agent: allow, human: allow, service: allow }\nrules:\n  - name: agents-read\n    priority: 1\n    effect: deny\n    reason: no\n');
+      await assert.rejects(start({ TRACEGATE_POLICY_DIR: dir }, url), (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /more\.yaml:2:10: default: is already set at .*00-defaults\.yaml:2:10; exactly one document may set default/);
+        assert.match(error.message, /more\.yaml:4:11: rule 'agents-read' is already defined at .*agents\.yaml:3:11; rule names must be unique/);
+        return true;
+      });
+      await import('node:fs/promises').then((fs) => fs.rm(join(dir, 'more.yaml')));
+      await assert.rejects(start({ TRACEGATE_POLICY_DIR: dir, TRACEGATE_POLICY_FILE: join(directory, 'policy.yaml') }, url), /set together with TRACEGATE_POLICY_FILE/);
+    });
   });
 });

@@ -1,5 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import type { ServiceContext } from '@tracegate/runtime';
+import { InternalTokenGuard } from './controllers/internal-token.guard.js';
 import { PolicyController } from './controllers/policy.controller.js';
 import { POLICY_CONFIG, type PolicyConfig } from './policy.config.js';
 import { Clock } from './repositories/clock.js';
@@ -8,7 +9,8 @@ import { PolicyDecider } from './services/policy-decider.js';
 
 /**
  * The policy service owns policy documents and their versions, and decides each statement
- * (proto/tracegate/policy/v1). The policy comes from TRACEGATE_POLICY_FILE, or the built-in one.
+ * (proto/tracegate/policy/v1). The policy comes from TRACEGATE_POLICY_DIR or TRACEGATE_POLICY_FILE,
+ * PublishPolicy, or the built-in one.
  */
 @Module({})
 export class PolicyModule {
@@ -16,7 +18,7 @@ export class PolicyModule {
     return {
       module: PolicyModule,
       controllers: [PolicyController],
-      providers: [{ provide: POLICY_CONFIG, useValue: config }, Clock, PolicyActivationRepository, PolicyDecider],
+      providers: [{ provide: POLICY_CONFIG, useValue: config }, InternalTokenGuard, Clock, PolicyActivationRepository, PolicyDecider],
     };
   }
 }

@@ -13,8 +13,8 @@ export function grpcStatusOf(code: PolicyErrorCode): GrpcStatus {
       return GrpcStatus.INVALID_ARGUMENT;
     case PolicyErrorCode.DocumentUnreadable:
       return GrpcStatus.FAILED_PRECONDITION;
-    case PolicyErrorCode.Unsupported:
-      return GrpcStatus.UNIMPLEMENTED;
+    case PolicyErrorCode.Unauthenticated:
+      return GrpcStatus.UNAUTHENTICATED;
     case PolicyErrorCode.EventLogUnavailable:
       return GrpcStatus.UNAVAILABLE;
     default:

@@ -8,7 +8,7 @@ describe('policy errors over gRPC', () => {
   it('maps every code to a status', () => {
     for (const code of Object.values(PolicyErrorCode)) assert.equal(typeof grpcStatusOf(code), 'number', code);
     assert.equal(grpcStatusOf(PolicyErrorCode.InvalidRequest), GrpcStatus.INVALID_ARGUMENT);
-    assert.equal(grpcStatusOf(PolicyErrorCode.Unsupported), GrpcStatus.UNIMPLEMENTED);
+    assert.equal(grpcStatusOf(PolicyErrorCode.Unauthenticated), GrpcStatus.UNAUTHENTICATED);
   });
 
   it('keeps a PolicyError sentence and hides anything else', () => {

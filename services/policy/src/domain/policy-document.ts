@@ -64,8 +64,10 @@ export interface ActivePolicy {
   readonly document: PolicyDocument;
   /** `sha256:<hex>` over the document's canonical JSON: comments and layout do not change it. */
   readonly version: string;
-  /** The file path, or "built-in". */
+  /** The file path, the directory, "built-in", or "published by <author>". */
   readonly source: string;
+  /** The document as written (a directory's files one after the other): kept with each version. */
+  readonly text: string;
 }
 
 export const REVIEW_DEFAULTS = { quorum: 1, timeoutSeconds: 3600 } as const;
@@ -359,11 +361,23 @@ function positionOf(root: unknown, path: Path): number | undefined {
   return position;
 }
 
-/**
- * Parses and validates a policy document. Every problem is named in one error — file, line,
- * column, the field's path and the rule's name — so an author fixes them all in one go.
- */
-export function parsePolicyDocument(text: string, source: string): ActivePolicy {
+/** One source document of a policy: a file, or a document published through the API. */
+export interface PolicySourceDocument {
+  /** How problems name it: a file path, or "published document". */
+  readonly source: string;
+  readonly text: string;
+}
+
+interface DocumentPart {
+  readonly defaults?: Partial<Record<IdentityKindName, DefaultEffect>>;
+  /** Where `default` is, as file:line:col. */
+  readonly defaultsAt?: string;
+  readonly rules: readonly { readonly rule: PolicyRule; readonly at: string }[];
+  readonly problems: readonly string[];
+}
+
+/** Reads one document; every problem comes back located (file:line:col, path, rule name). */
+function readDocumentPart(text: string, source: string, requireDefault: boolean): DocumentPart {
   const lineCounter = new LineCounter();
   const yaml = parseDocument(text, { lineCounter, uniqueKeys: true });
   const where = (offset: number | undefined) => {
@@ -372,21 +386,19 @@ export function parsePolicyDocument(text: string, source: string): ActivePolicy 
     return `${source}:${line}:${col}`;
   };
   if (yaml.errors.length > 0) {
-    throw invalid(
-      source,
-      yaml.errors.map((error) => `${where(error.pos[0])}: ${error.message.split('\n')[0]}`),
-    );
+    return { rules: [], problems: yaml.errors.map((error) => `${where(error.pos[0])}: ${error.message.split('\n')[0]}`) };
   }
 
   const reader = new DocumentReader();
   const raw = yaml.toJS({ maxAliasCount: 100 }) as unknown;
-  const top = reader.mapping(raw, [], TOP_FIELDS, ['version', 'default', 'rules']);
+  const top = reader.mapping(raw, [], TOP_FIELDS, requireDefault ? ['version', 'default', 'rules'] : ['version']);
   const ruleNames = new Map<number, string>();
-  let document: PolicyDocument | undefined;
+  let defaults: Partial<Record<IdentityKindName, DefaultEffect>> | undefined;
+  const rules: { rule: PolicyRule; at: string }[] = [];
   if (top) {
     if (top.version !== undefined && top.version !== 1) reader.problem(['version'], `${describe(top.version)} is not supported; use version: 1`);
-    const defaults: Partial<Record<IdentityKindName, DefaultEffect>> = {};
     if (top.default !== undefined) {
+      defaults = {};
       const raw = reader.mapping(top.default, ['default'], IDENTITY_KINDS, IDENTITY_KINDS);
       for (const kind of IDENTITY_KINDS) {
         if (raw?.[kind] === undefined || raw[kind] === null) continue;
@@ -394,7 +406,6 @@ export function parsePolicyDocument(text: string, source: string): ActivePolicy 
         if (effect) defaults[kind] = effect;
       }
     }
-    const rules: PolicyRule[] = [];
     if (top.rules !== undefined && top.rules !== null && !Array.isArray(top.rules)) {
       reader.problem(['rules'], `must be a list of rules, not ${describe(top.rules)}`);
     } else if (Array.isArray(top.rules)) {
@@ -408,31 +419,63 @@ export function parsePolicyDocument(text: string, source: string): ActivePolicy 
           else seen.set(name, index);
         }
         const rule = readRule(reader, item, index);
-        if (rule) rules.push(rule);
+        if (rule) rules.push({ rule, at: where(positionOf(yaml.contents, ['rules', index, 'name'])) });
       }
     }
-    if (reader.problems.length === 0) {
-      // A stable sort keeps document order among rules of equal priority.
-      const ordered = [...rules].sort((a, b) => b.priority - a.priority);
-      document = { version: 1, defaults: defaults as Record<IdentityKindName, DefaultEffect>, rules: ordered };
-    }
   }
-  if (!document) {
-    // In the order they appear in the file, as an author reads it.
-    const located = reader.problems.map((p) => ({
-      offset:
-        (p.expressionOffset !== undefined ? positionInScalar(text, yaml.contents, p.path, p.expressionOffset) : undefined) ??
-        positionOf(yaml.contents, p.path) ??
-        0,
-      problem: p,
-    }));
-    located.sort((a, b) => a.offset - b.offset);
-    throw invalid(
-      source,
-      located.map(({ offset, problem }) => `${where(offset)}: ${formatPath(problem.path, ruleNames)}: ${problem.message}`),
-    );
+  // In the order they appear in the file, as an author reads it.
+  const located = reader.problems.map((p) => ({
+    offset:
+      (p.expressionOffset !== undefined ? positionInScalar(text, yaml.contents, p.path, p.expressionOffset) : undefined) ??
+      positionOf(yaml.contents, p.path) ??
+      0,
+    problem: p,
+  }));
+  located.sort((a, b) => a.offset - b.offset);
+  return {
+    ...(defaults && { defaults, defaultsAt: where(positionOf(yaml.contents, ['default'])) }),
+    rules,
+    problems: located.map(({ offset, problem }) => `${where(offset)}: ${formatPath(problem.path, ruleNames)}: ${problem.message}`),
+  };
+}
+
+/**
+ * Parses and validates a policy document. Every problem is named in one error — file, line,
+ * column, the field's path and the rule's name — so an author fixes them all in one go.
+ */
+export function parsePolicyDocument(text: string, source: string): ActivePolicy {
+  return parsePolicyDocuments([{ source, text }], source);
+}
+
+/**
+ * Parses a policy made of several documents (a policy directory: one file per concern). Each has
+ * `version: 1` and rules; exactly one sets `default`; rule names are unique across them all.
+ * The set is refused as a whole if any document has a problem, all of them named at once.
+ */
+export function parsePolicyDocuments(documents: readonly PolicySourceDocument[], source: string): ActivePolicy {
+  const single = documents.length === 1;
+  const parts = documents.map((document) => readDocumentPart(document.text, document.source, single));
+  const problems = parts.flatMap((part) => part.problems);
+  if (documents.length === 0) problems.push(`${source} holds no policy document (*.yaml or *.yml); add one with version: 1, default and rules`);
+  const withDefaults = parts.filter((part) => part.defaults);
+  if (!single && documents.length > 0 && withDefaults.length === 0) {
+    problems.push(`${source}: no document sets default; exactly one must say the effect for agent, human and service when no rule matches`);
   }
-  return { document, version: policyVersion(document), source };
+  for (const extra of withDefaults.slice(1)) {
+    problems.push(`${extra.defaultsAt}: default: is already set at ${withDefaults[0]!.defaultsAt}; exactly one document may set default`);
+  }
+  const firstAt = new Map<string, string>();
+  for (const { rule, at } of parts.flatMap((part) => part.rules)) {
+    const first = firstAt.get(rule.name);
+    if (first !== undefined && first.split(':')[0] !== at.split(':')[0]) problems.push(`${at}: rule '${rule.name}' is already defined at ${first}; rule names must be unique`);
+    else if (first === undefined) firstAt.set(rule.name, at);
+  }
+  if (problems.length > 0) throw invalid(source, problems);
+  // A stable sort keeps document order (files in name order) among rules of equal priority.
+  const ordered = parts.flatMap((part) => part.rules.map(({ rule }) => rule)).sort((a, b) => b.priority - a.priority);
+  const document: PolicyDocument = { version: 1, defaults: withDefaults[0]!.defaults as Record<IdentityKindName, DefaultEffect>, rules: ordered };
+  const text = single ? documents[0]!.text : documents.map((d) => `# --- ${d.source}\n${d.text}`).join('\n');
+  return { document, version: policyVersion(document), source, text };
 }
 
 export function policyVersion(document: PolicyDocument): string {

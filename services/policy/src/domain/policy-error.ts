@@ -6,8 +6,8 @@ export enum PolicyErrorCode {
   InvalidDocument = 'POLICY_INVALID_DOCUMENT',
   /** The policy file could not be read. */
   DocumentUnreadable = 'POLICY_DOCUMENT_UNREADABLE',
-  /** The request asks for something this version does not decide yet (shell commands). */
-  Unsupported = 'POLICY_UNSUPPORTED',
+  /** The call did not carry the internal token. */
+  Unauthenticated = 'POLICY_UNAUTHENTICATED',
   /** The event log did not record a policy activation, so the policy was not put in force. */
   EventLogUnavailable = 'POLICY_EVENT_LOG_UNAVAILABLE',
 }

@@ -1,16 +1,17 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { BehaviorSubject, Subject, filter, map, pairwise, takeUntil, type Observable, type Subscription } from 'rxjs';
 import { healthV1, timestampOf, type policyV1 } from '@tracegate/contracts';
-import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
-import type { ActivePolicy } from '../domain/policy-document.js';
+import { ConfigError, HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
+import type { PolicyChanges } from '../domain/policy-changes.js';
+import { parsePolicyDocument, type ActivePolicy } from '../domain/policy-document.js';
 import { PolicyEngine } from '../domain/policy-engine.js';
-import { PolicyError } from '../domain/policy-error.js';
+import { PolicyError, PolicyErrorCode } from '../domain/policy-error.js';
 import { loadShellParser } from '../domain/shell-analysis.js';
 import { loadSqlParser } from '../domain/sql-analysis.js';
-import { POLICY_CONFIG, type PolicyConfig } from '../policy.config.js';
+import { POLICY_CONFIG, builtinPolicy, type PolicyConfig, type StartupPolicy } from '../policy.config.js';
 import { Clock } from '../repositories/clock.js';
-import { PolicyActivationRepository } from '../repositories/policy-activation.repository.js';
-import { PolicyFileWatcher, readPolicyFile } from '../repositories/policy-file.repository.js';
+import { PolicyActivationRepository, type Publication, type RecordedVersion } from '../repositories/policy-activation.repository.js';
+import { PolicyFileWatcher, readPolicyLocation, type PolicyLocation } from '../repositories/policy-file.repository.js';
 import { analyseCommand, commandOf, decideResponseOf, decisionInputOf, ruleEvaluationMessage } from './proto-mapping.js';
 
 export const POLICY_GRPC_SERVICE = 'tracegate.policy.v1.PolicyService';
@@ -47,9 +48,10 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await loadSqlParser();
     loadShellParser();
-    await this.activate(this.config.startup.policy);
-    const file = this.config.startup.file;
-    if (file) this.watcher.watch(file, () => (this.reloading = this.reloading.then(() => this.reload(file))));
+    const startup = await this.startupPolicy();
+    await this.activate(startup.policy);
+    const location = startup.location;
+    if (location) this.watcher.watch(location, () => (this.reloading = this.reloading.then(() => this.reload(location))));
     // The host turns the service NOT_SERVING before the gRPC server drains its calls. Version
     // streams never end on their own, so they end here: otherwise every watching gateway would
     // hold the shutdown for the whole grace period.
@@ -69,20 +71,46 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     await this.reloading;
   }
 
-  private async activate(policy: ActivePolicy): Promise<void> {
+  /**
+   * A directory or file named in the configuration; else the last version published through the
+   * API, so a restart keeps it in force; else the built-in policy.
+   */
+  private async startupPolicy(): Promise<StartupPolicy> {
+    const { fromDirectory, fromFile } = this.config;
+    if (fromDirectory && fromFile) {
+      throw new ConfigError('tracegate policy', [
+        { env: 'TRACEGATE_POLICY_DIR', problem: 'is set together with TRACEGATE_POLICY_FILE; the policy comes from one place, so set only one of them' },
+      ]);
+    }
+    const configured = fromDirectory ?? fromFile;
+    if (configured) return configured;
+    const published = await this.activations.lastPublished();
+    if (published) {
+      try {
+        return { policy: parsePolicyDocument(published.document, published.source), location: undefined };
+      } catch (error) {
+        if (!(error instanceof PolicyError)) throw error;
+        this.context.logger.error(`the last published policy ${published.version} no longer validates, so the built-in policy applies:\n${error.message}`);
+      }
+    }
+    return builtinPolicy();
+  }
+
+  private async activate(policy: ActivePolicy, publication?: Publication): Promise<PolicyChanges | undefined> {
     const activatedAt = this.clock.now();
-    const outcome = await this.activations.record(policy, activatedAt);
+    const outcome = await this.activations.record(policy, activatedAt, publication);
     this.inForce$.next({ policy, engine: new PolicyEngine(policy.document), activatedAt });
     this.context.logger.info(
       { version: policy.version, source: policy.source, rules: policy.document.rules.length, recorded: outcome.recorded },
       `policy ${policy.version} from ${policy.source} is in force`,
     );
+    return outcome.recorded ? outcome.changes : undefined;
   }
 
-  private async reload(file: string): Promise<void> {
+  private async reload(location: PolicyLocation): Promise<void> {
     let policy: ActivePolicy;
     try {
-      policy = readPolicyFile(file);
+      policy = readPolicyLocation(location);
     } catch (error) {
       if (!(error instanceof PolicyError)) throw error;
       this.context.logger.error(`${error.message}\nthe policy in force (${this.current().policy.version}) stays`);
@@ -119,6 +147,36 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     return { decision: decideResponseOf(decision, statement, policy.version), evaluations: evaluations.map(ruleEvaluationMessage) };
   }
 
+  /**
+   * Puts a published document in force: validated whole first (an invalid one changes nothing),
+   * then recorded with its author; publications and file reloads take turns.
+   */
+  async publish(request: policyV1.PublishPolicyRequest): Promise<policyV1.PublishPolicyResponse> {
+    const author = request.author.trim();
+    if (author === '') throw new PolicyError(PolicyErrorCode.InvalidRequest, 'author is required: say who publishes this policy (it is recorded with the version)');
+    if (request.document.trim() === '') throw new PolicyError(PolicyErrorCode.InvalidRequest, 'document is empty: send the whole YAML policy document');
+    const parsed = parsePolicyDocument(request.document, 'published document');
+    const policy: ActivePolicy = { ...parsed, source: `published by ${author}` };
+    const turn = this.reloading.then(async () => {
+      if (policy.version === this.current().policy.version) return { version: policy.version, changed: false, changes: undefined };
+      const changes = await this.activate(policy, { author, comment: request.comment });
+      return { version: policy.version, changed: changes !== undefined, changes };
+    });
+    this.reloading = turn.then(
+      () => undefined,
+      () => undefined,
+    );
+    const { version, changed, changes } = await turn;
+    return { version, changed, changes: changes ? changesMessage(changes) : undefined };
+  }
+
+  async listVersions(request: policyV1.ListPolicyVersionsRequest): Promise<policyV1.ListPolicyVersionsResponse> {
+    const limit = request.limit === 0 ? 20 : Math.min(request.limit, 1000);
+    const inForce = this.current().policy.version;
+    const versions = await this.activations.list(limit);
+    return { versions: versions.map((v, i) => versionMessage(v, request.includeDocuments, i === 0 && v.version === inForce)) };
+  }
+
   /** The version in force now, then each new one. */
   versions(): Observable<policyV1.WatchPolicyVersionsResponse> {
     return this.inForce$.pipe(
@@ -130,4 +188,29 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
       })),
     );
   }
+}
+
+function changesMessage(changes: PolicyChanges): policyV1.PolicyChanges {
+  return {
+    addedRules: [...changes.addedRules],
+    removedRules: [...changes.removedRules],
+    changedRules: [...changes.changedRules],
+    defaultsChanged: changes.defaultsChanged,
+  };
+}
+
+function versionMessage(version: RecordedVersion, includeDocument: boolean, inForce: boolean): policyV1.PolicyVersion {
+  return {
+    version: version.version,
+    previousVersion: version.previousVersion,
+    source: version.source,
+    author: version.author,
+    comment: version.comment,
+    activatedAt: timestampOf(version.activatedAt),
+    rules: [...version.rules],
+    changes: changesMessage(version.changes),
+    sequence: version.sequence,
+    document: includeDocument ? version.document : '',
+    inForce,
+  };
 }
