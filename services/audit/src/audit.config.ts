@@ -1,6 +1,8 @@
 import { env, type ConfigField, type ConfigOf } from '@tracegate/runtime';
+import { INTEGRITY_CONFIG_SCHEMA } from './integrity.config.js';
 
 export const AUDIT_CONFIG_SCHEMA = {
+  ...INTEGRITY_CONFIG_SCHEMA,
   internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters (`openssl rand -base64 32`)', secret: true }),
   /** Largest reasoning trace TraceService.Submit takes (1 MiB); gRPC's own 4 MiB message limit caps it. */
   traceMaxBytes: env.int('TRACEGATE_TRACE_MAX_BYTES', { fallback: 1024 * 1024, min: 1024, max: 4 * 1024 * 1024 - 64 * 1024 }),

@@ -7,10 +7,12 @@ import pg from 'pg';
 import { auditV1, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+import { GENESIS, headOf, sealEvent, type ChainHead, type CloudEvent } from '@tracegate/events';
 import { auditService } from './audit.definition.js';
 import { GatewaySessionScript } from './domain/session-events.testing.js';
 
 const TOKEN = randomBytes(32).toString('base64url');
+const CHECKPOINT_SEED = randomBytes(32).toString('base64');
 
 function grpcError(code: GrpcStatus, pattern?: RegExp) {
   return (error: ServiceError) => {
@@ -93,6 +95,9 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
       TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
       TRACEGATE_INTERNAL_TOKEN: TOKEN,
       TRACEGATE_LOG_LEVEL: 'silent',
+      TRACEGATE_AUDIT_CHECKPOINT_KEY: CHECKPOINT_SEED,
+      TRACEGATE_AUDIT_CHECKPOINT_INTERVAL_MS: '200',
+      TRACEGATE_AUDIT_VERIFY_INTERVAL_MS: '300',
     };
     await start();
     db = new pg.Client({ connectionString: databaseUrl });
@@ -196,27 +201,47 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), knownEventCount);
   });
 
-  it('answers NOT_FOUND for an unknown session, INVALID_ARGUMENT for none, UNIMPLEMENTED for verification', async () => {
-    await assert.rejects(audit().getSession({ id: 'nope' }), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'; run `tracegate sessions list`/));
-    await assert.rejects(audit().getSession({ id: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^id is required/));
-    await assert.rejects(audit().verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNIMPLEMENTED, /not available yet/));
+  const replay = (id: string, realTime = false): Promise<auditV1.ReplaySessionResponse[]> => {
     // ReplaySession streams, which the promise client does not do: call it raw.
     const root = loadPackageDefinition(loadSync(SERVICE_PROTOS.audit.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })) as unknown as {
-      tracegate: { audit: { v1: { AuditService: new (address: string, creds: unknown) => { replaySession(request: unknown, metadata: Metadata): ClientReadableStream<unknown>; close(): void } } } };
+      tracegate: { audit: { v1: { AuditService: new (address: string, creds: unknown) => { replaySession(request: unknown, metadata: Metadata): ClientReadableStream<auditV1.ReplaySessionResponse>; close(): void } } } };
     };
     const raw = new root.tracegate.audit.v1.AuditService(address(), credentials.createInsecure());
     const metadata = new Metadata();
     metadata.set('x-tracegate-internal-token', TOKEN);
-    try {
-      const failure = await new Promise<ServiceError>((resolve, reject) => {
-        const stream = raw.replaySession({ id: alice.sessionId, realTime: false }, metadata);
-        stream.on('data', () => reject(new Error('replay streamed a statement; it is not implemented yet')));
-        stream.on('error', (error: ServiceError) => resolve(error));
-      });
-      grpcError(GrpcStatus.UNIMPLEMENTED, /session replay is not available yet/)(failure);
-    } finally {
-      raw.close();
-    }
+    return new Promise<auditV1.ReplaySessionResponse[]>((resolve, reject) => {
+      const received: auditV1.ReplaySessionResponse[] = [];
+      const stream = raw.replaySession({ id, realTime }, metadata);
+      stream.on('data', (response: auditV1.ReplaySessionResponse) => received.push(response));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(received));
+    }).finally(() => raw.close());
+  };
+
+  it('answers NOT_FOUND for an unknown session and INVALID_ARGUMENT for none, on every read', async () => {
+    await assert.rejects(audit().getSession({ id: 'nope' }), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'; run `tracegate sessions list`/));
+    await assert.rejects(audit().getSession({ id: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^id is required/));
+    await assert.rejects(audit().verifySession({ id: 'nope' }), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'/));
+    await assert.rejects(audit().verifySession({ id: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^id is required/));
+    await assert.rejects(replay('nope'), grpcError(GrpcStatus.NOT_FOUND, /^no session has id 'nope'/));
+  });
+
+  it('replays a session statement by statement in order, each with its decision and outcome', async () => {
+    const played = await replay(alice.sessionId);
+    assert.deepEqual(
+      played.map(({ statement: s }) => [s!.sequence, s!.maskedText, s!.effect, s!.rule, s!.commandTag, s!.sqlstate]),
+      [
+        [1, 'BEGIN', 'allow', 'read-only', 'BEGIN', ''],
+        [2, 'SELECT id, total FROM invoices WHERE id = $1', 'allow', 'read-only', 'SELECT 1', ''],
+        [3, 'DELETE FROM invoices', 'deny', 'no-deletes', '', '42501'],
+        [4, 'SELECT 1', 'allow', 'read-only', '', ''],
+      ],
+    );
+    // In real time the recorded gaps are kept: the script's statements are 15 ms apart.
+    const started = performance.now();
+    const live = await replay(alice.sessionId, true);
+    assert.equal(live.length, 4);
+    assert.ok(performance.now() - started >= 40, 'three gaps of 15 ms were waited');
   });
 
   it('gives every event one effect when the log delivers it again (a restart with the group reset to the beginning)', async () => {
@@ -249,6 +274,129 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     await expectEventually(async () => {
       const { sessions } = await audit().listSessions({ target: '', identityId: '', identityName: 'bob', limit: 0 });
       assert.deepEqual(sessions.map((s) => s.id), [late.sessionId]);
+    });
+  });
+
+  describe('integrity: verification names exactly what was changed', () => {
+    const appendAndProject = async (script: GatewaySessionScript) => {
+      await proc!.eventLog.append(script.records());
+      await expectEventually(async () => {
+        const { session } = await audit().getSession({ id: script.sessionId });
+        assert.equal(session!.lastSequence, script.events.length);
+      });
+    };
+    const checkpointed = async (script: GatewaySessionScript) => {
+      await expectEventually(
+        async () => {
+          const { rows } = await db.query(`SELECT 1 FROM audit.checkpoint_heads WHERE session_id = $1 AND sequence = $2`, [script.sessionId, script.events.length]);
+          assert.equal(rows.length, 1);
+        },
+        { description: 'a checkpoint signed over the session' },
+      );
+    };
+    const session = (start: string) =>
+      new GatewaySessionScript(randomUUID(), Date.parse(start))
+        .started({ identityName: 'ci-agent', target: 'billing' })
+        .requested('x1', 'SELECT * FROM invoices')
+        .completed('x1', { commandTag: 'SELECT 2', rows: 2 })
+        .requested('x2', 'DELETE FROM invoices', { effect: 'deny', rule: 'no-deletes', reason: 'no deletes' })
+        .completed('x2', { sqlstate: '42501', errorMessage: 'no deletes' })
+        .ended();
+    /** As someone with write access to the log's table would, past its append-only trigger. */
+    const rewriteLogEvent = async (event: CloudEvent) => {
+      await db.query(`ALTER TABLE tracegate_log.events DISABLE TRIGGER events_append_only`);
+      try {
+        await db.query(`UPDATE tracegate_log.events SET event = $2::jsonb WHERE event_id = $1`, [event.id, JSON.stringify(event)]);
+      } finally {
+        await db.query(`ALTER TABLE tracegate_log.events ENABLE TRIGGER events_append_only`);
+      }
+    };
+    const tampered: string[] = [];
+
+    it('finds an untouched session intact, every event checked, under a signed checkpoint', async () => {
+      const untouched = session('2026-11-22T03:00:00Z');
+      await appendAndProject(untouched);
+      await checkpointed(untouched);
+      assert.deepEqual(await audit().verifySession({ id: untouched.sessionId }), { intact: true, eventsChecked: untouched.events.length, problems: [] });
+    });
+
+    it('names the session, statement and field of each stored row that was changed or deleted', async () => {
+      const script = session('2026-11-22T03:10:00Z');
+      await appendAndProject(script);
+      await db.query(`UPDATE audit.sessions SET identity_name = 'mallory' WHERE id = $1`, [script.sessionId]);
+      await db.query(`UPDATE audit.statements SET effect = 'allow', reason = '' WHERE session_id = $1 AND statement_id = 'x2'`, [script.sessionId]);
+      const verdict = await audit().verifySession({ id: script.sessionId });
+      assert.equal(verdict.intact, false);
+      assert.deepEqual(verdict.problems, [
+        `session ${script.sessionId}: identityName is "mallory" in the projection but "ci-agent" on the log`,
+        'statement 2 (id x2): effect is "allow" in the projection but "deny" on the log',
+        'statement 2 (id x2): reason is "" in the projection but "no deletes" on the log',
+      ]);
+      await db.query(`DELETE FROM audit.statements WHERE session_id = $1 AND statement_id = 'x1'`, [script.sessionId]);
+      const deleted = await audit().verifySession({ id: script.sessionId });
+      assert.ok(deleted.problems.includes('statement 1 (id x1) is on the log but has no projected row: the row was deleted'), deleted.problems.join('\n'));
+      tampered.push(script.sessionId);
+    });
+
+    it('names the sequence and field of an event rewritten on the log', async () => {
+      const script = session('2026-11-22T03:20:00Z');
+      await appendAndProject(script);
+      const original = script.events[4]!; // statement_requested of x2
+      assert.equal(original.sequence, 5);
+      await rewriteLogEvent({ ...original, data: { ...(original.data as object), text: 'SELECT 1' } });
+      const verdict = await audit().verifySession({ id: script.sessionId });
+      assert.equal(verdict.intact, false);
+      assert.deepEqual(verdict.problems, [
+        `the log: event ${original.id} (sequence 5) was altered: its content no longer matches its hash`,
+        `sequence 5 (event ${original.id}): data.text is "SELECT 1" on the log but was "DELETE FROM invoices" when the projection received it: the log was rewritten`,
+        'statement 2 (id x2): text is "DELETE FROM invoices" in the projection but "SELECT 1" on the log',
+      ]);
+      tampered.push(script.sessionId);
+    });
+
+    it('catches a whole history rewritten with a recomputed chain, copy and rows by the signed checkpoint, and a forged checkpoint by its signature', async () => {
+      const script = session('2026-11-22T03:30:00Z');
+      await appendAndProject(script);
+      await checkpointed(script);
+      // Re-seal the whole session with statement x2's text changed: every hash is recomputed, so
+      // the chain is valid again; the projection's copy and rows are changed to agree.
+      let head: ChainHead = GENESIS;
+      const rewritten = script.events.map((event) => {
+        const data = event.sequence === 5 ? { ...(event.data as object), text: 'SELECT 1' } : event.data;
+        const sealed = sealEvent({ type: event.type, subject: event.subject, source: event.source, data, time: new Date(event.time), id: event.id }, head);
+        head = headOf(sealed);
+        return sealed;
+      });
+      for (const event of rewritten) {
+        await rewriteLogEvent(event);
+        await db.query(`UPDATE audit.session_events SET event = $2::jsonb, hash = $3 WHERE event_id = $1`, [event.id, JSON.stringify(event), event.hash]);
+      }
+      await db.query(`UPDATE audit.statements SET text = 'SELECT 1' WHERE session_id = $1 AND statement_id = 'x2'`, [script.sessionId]);
+      const last = rewritten.at(-1)!;
+      const { rows } = await db.query<{ checkpoint_id: string }>(`SELECT checkpoint_id FROM audit.checkpoint_heads WHERE session_id = $1`, [script.sessionId]);
+      const checkpointId = rows[0]!.checkpoint_id;
+      const verdict = await audit().verifySession({ id: script.sessionId });
+      assert.deepEqual(verdict.problems, [
+        `sequence ${last.sequence} (event ${last.id}) hashes to ${last.hash.slice(0, 12)}… but checkpoint ${checkpointId} signed ${script.events.at(-1)!.hash.slice(0, 12)}…: the history was rewritten after it was checkpointed`,
+      ]);
+      // Changing the checkpoint to sign the new head breaks its Ed25519 signature.
+      await db.query(
+        `UPDATE audit.checkpoints SET event = jsonb_set(event, '{data,heads}', (
+           SELECT jsonb_agg(CASE WHEN h->>'sessionId' = $2 THEN jsonb_set(h, '{hash}', to_jsonb($3::text)) ELSE h END) FROM jsonb_array_elements(event->'data'->'heads') h))
+         WHERE id = $1`,
+        [checkpointId, script.sessionId, last.hash],
+      );
+      const forged = await audit().verifySession({ id: script.sessionId });
+      assert.match(forged.problems.join('\n'), new RegExp(`^checkpoint ${checkpointId} does not verify against checkpoint key [0-9a-f]{16}: the checkpoint was altered or forged$`));
+      assert.equal(forged.problems.length, 1);
+      tampered.push(script.sessionId);
+    });
+
+    it('reports tampered sessions from the periodic verifier as a metric', async () => {
+      assert.equal(tampered.length, 3);
+      await expectEventually(async () => assert.equal(await metric('tracegate_audit_sessions_failing_verification', ''), 3), {
+        description: 'the periodic verifier to find the three tampered sessions',
+      });
     });
   });
 });

@@ -9,6 +9,11 @@ import { SessionProjectionRepository } from './repositories/session-projection.r
 import { SessionQueryRepository } from './repositories/session-query.repository.js';
 import { SessionProjector } from './services/session-projector.js';
 import { SessionReader } from './services/session-reader.js';
+import { CheckpointRepository } from './repositories/checkpoint.repository.js';
+import { SessionEvidenceRepository } from './repositories/session-evidence.repository.js';
+import { CheckpointSigner } from './services/checkpoint-signer.js';
+import { SessionReplayer } from './services/session-replayer.js';
+import { SessionVerifier } from './services/session-verifier.js';
 import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
 
 /**
@@ -19,23 +24,29 @@ import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js
 class AuditLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
   constructor(
     private readonly projector: SessionProjector,
+    private readonly signer: CheckpointSigner,
+    private readonly verifier: SessionVerifier,
     @Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    this.projector.onApplied(this.signer.onProjected);
     await this.projector.start();
+    this.verifier.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.projector.stop();
+    // After the projection stopped: the last batches it applied are signed before the log closes.
+    await this.signer.stop();
+    await this.verifier.stop();
     await this.db.destroy();
   }
 }
 
 /**
  * The audit service projects the session events into sessions and statements
- * (proto/tracegate/audit/v1). ReplaySession and VerifySession answer UNIMPLEMENTED, and
- * TraceService is not served yet (its RPCs answer UNIMPLEMENTED too).
+ * (proto/tracegate/audit/v1), replays and verifies them, and signs checkpoints over them.
  */
 @Module({})
 export class AuditModule {
@@ -52,6 +63,11 @@ export class AuditModule {
         SessionQueryRepository,
         SessionProjector,
         SessionReader,
+        SessionEvidenceRepository,
+        CheckpointRepository,
+        CheckpointSigner,
+        SessionReplayer,
+        SessionVerifier,
         ...TRACE_PROVIDERS,
       ],
     };

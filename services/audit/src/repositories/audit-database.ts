@@ -17,5 +17,5 @@ export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
  * never synchronised from the entities. Dropping the schema and restarting rebuilds it from the log.
  */
 export function openAuditDatabase(databaseUrl: string): Promise<DataSource> {
-  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity, TraceEntity, ReaderGrantEntity], migrations: [AuditInitial1763790000000, TracesAndReaderGrants1763800000000], applicationName: 'tracegate-audit' });
+  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity, TraceEntity, ReaderGrantEntity], migrations: [AuditInitial1763790000000, TracesAndReaderGrants1763800000000, AuditIntegrity1763810000000], applicationName: 'tracegate-audit' });
 }
