@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Counter } from 'prom-client';
 import tls from 'node:tls';
@@ -5,6 +6,7 @@ import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, typ
 import { ConfigError, SERVICE_CONTEXT, type ConfigOf, type ServiceContext } from '@tracegate/runtime';
 import { ApprovalsClient } from './clients/approvals-client.js';
 import { BrokerClient } from './clients/broker-client.js';
+import { MaskingProfileFeed } from './clients/masking-client.js';
 import { PolicyClient } from './clients/policy-client.js';
 import { TraceClient } from './clients/trace-client.js';
 import type { gatewayConfigSchema } from './gateway.config.js';
@@ -23,6 +25,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
   private judge: CachingJudge | undefined;
   private approvals: ApprovalsClient | undefined;
   private traces: TraceClient | undefined;
+  private masking: MaskingProfileFeed | undefined;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -37,6 +40,13 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
     this.approvals = new ApprovalsClient(config.approvalsAddress ?? local(context.env.TRACEGATE_APPROVALS_GRPC_PORT, 7105), config.internalToken, context.logger);
     this.traces = new TraceClient(config.auditAddress ?? local(context.env.TRACEGATE_AUDIT_GRPC_PORT, 7106), config.internalToken);
+    let hashKey = config.maskingHashKey ? Buffer.from(config.maskingHashKey, 'base64') : undefined;
+    if (!hashKey) {
+      hashKey = randomBytes(32);
+      context.logger.warn('TRACEGATE_MASKING_HASH_KEY is not set: hashed values are masked with a key of this process only, so they will not match the masking service\'s or survive a restart');
+    }
+    this.masking = new MaskingProfileFeed(config.maskingAddress ?? local(context.env.TRACEGATE_MASKING_GRPC_PORT, 7103), config.internalToken, hashKey, context.logger);
+    this.masking.start();
     this.judge = new CachingJudge(this.policy, this.policy);
     this.judge.start();
     const judge = this.judge;
@@ -60,6 +70,8 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         requireTls: config.allowPlaintext !== 'true',
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         startupTimeoutMs: config.startupTimeoutMs,
+        recordedRows: config.recordedRows,
+        maskingFallbackProfile: config.maskingFallbackProfile,
         maxMessageLength: 1024 * 1024 * 1024,
       },
       {
@@ -69,6 +81,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability),
         reviews: this.approvals,
         traces: this.traces,
+        masking: this.masking,
       },
       context.logger,
     );
@@ -82,6 +95,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.policy?.close();
     this.approvals?.close();
     this.traces?.close();
+    this.masking?.stop();
   }
 }
 

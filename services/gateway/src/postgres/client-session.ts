@@ -34,6 +34,8 @@ export interface SessionOptions {
   readonly startupTimeoutMs?: number;
   /** How many rows of each result the audit trail keeps (after masking); 0 keeps none. */
   readonly recordedRows?: number;
+  /** The masking profile of statements whose decision names none ('' for none). */
+  readonly maskingFallbackProfile?: string;
 }
 
 const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
@@ -468,7 +470,7 @@ export class ClientSession {
         // refused, in a way that leaves the transaction as an error there would.
         const decision = await this.decide({ text: `/* FunctionCall ${message.functionOid} */`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' });
         const statementId = randomUUID();
-        await this.deps.recorder.statementRequested(this.id, statementId, this.context({ text: `FunctionCall oid ${message.functionOid}`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' }), decision, message.arguments.length);
+        await this.record(statementId, this.context({ text: `FunctionCall oid ${message.functionOid}`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' }), decision, message.arguments.length);
         this.pending.push(this.pendingEntry(statementId, decision, undefined, undefined));
         this.closeBatch();
         this.sendUpstream({ type: 'query', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.effect === 'allow' ? 'tracegate: function calls by OID are not supported; call the function in SQL' : decision.reason) });
@@ -531,6 +533,19 @@ export class ClientSession {
     return { identity: this.identity!, target: this.targetName, ...rest };
   }
 
+  /** Records a statement's request and decision, its text masked with the statement's profile: audit data is stored only after masking. */
+  private record(statementId: string, context: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
+    const masking = this.profileFor(decision);
+    const text = masking ? masking.redactText(context.text).text : context.text;
+    return this.deps.recorder.statementRequested(this.id, statementId, text === context.text ? context : { ...context, text }, decision, parameterCount);
+  }
+
+  /** The profile that masks what is recorded of a statement: its decision's, else the fallback (a refused statement's text is masked too). */
+  private profileFor(decision: StatementDecision): MaskingProfile | undefined {
+    const name = decision.maskingProfile || this.options.maskingFallbackProfile;
+    return name ? this.deps.masking?.profile(name) : undefined;
+  }
+
   /** The gateway's own refusal (a trace it cannot accept, a setting it keeps): no policy is asked. */
   private refusal(_partial: StatementPartial, reason: string): StatementDecision {
     return { effect: 'deny', rule: 'tracegate', reason, policyVersion: '', maskingProfile: '' };
@@ -541,7 +556,9 @@ export class ClientSession {
     if (partial.protocol === 'simple' && namesTraceSetting(partial.text)) {
       return this.refusal(partial, 'tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
     }
-    const decision = await this.deps.judge.decide(this.context(partial));
+    const decided = await this.deps.judge.decide(this.context(partial));
+    const fallback = this.options.maskingFallbackProfile;
+    const decision = !decided.maskingProfile && fallback && decided.effect !== 'deny' ? { ...decided, maskingProfile: fallback } : decided;
     if (decision.maskingProfile && decision.effect !== 'deny' && !this.deps.masking?.profile(decision.maskingProfile)) {
       // Never run unmasked what policy said to mask.
       return { ...decision, effect: 'deny', reason: `masking profile '${decision.maskingProfile}' named by rule ${decision.rule} is not loaded in the gateway, so the statement was refused; check the masking service` };
@@ -563,7 +580,7 @@ export class ClientSession {
     let outcome;
     try {
       outcome = await this.deps.reviews.hold(
-        { sessionId: this.id, identity: this.identity!, target: this.targetName, maskedCommand: text, traceId, rule: decision.rule, terms: decision.review },
+        { sessionId: this.id, identity: this.identity!, target: this.targetName, maskedCommand: this.profileFor(decision)?.redactText(text).text ?? text, traceId, rule: decision.rule, terms: decision.review },
         this.closing.signal,
         (requestId) =>
           this.notify({
@@ -626,7 +643,7 @@ export class ClientSession {
     const decisions = await Promise.all(partials.map((p) => this.decide(p)));
     const ids = statements.map(() => randomUUID());
     // Strict durability: every statement's request and decision is in the log before any of it runs.
-    await Promise.all(partials.map((p, i) => this.deps.recorder.statementRequested(this.id, ids[i]!, this.context(p), decisions[i]!, 0)));
+    await Promise.all(partials.map((p, i) => this.record(ids[i]!, this.context(p), decisions[i]!, 0)));
     const denied = decisions.some((d) => d.effect !== 'allow');
     const now = Date.now();
     ids.forEach((id, i) => this.pending.push(this.pendingEntry(id, decisions[i]!, partials[i]!.text, undefined, now)));
@@ -729,7 +746,7 @@ export class ClientSession {
     }
     // A refusal is recorded now, whether or not the client ever executes it.
     const deniedStatementId = randomUUID();
-    await this.deps.recorder.statementRequested(this.id, deniedStatementId, context, decision, message.parameterTypes.length);
+    await this.record(deniedStatementId, context, decision, message.parameterTypes.length);
     this.expectStatementChange('statement', message.statement, { context, decision, deniedStatementId });
     this.sendUpstream({ type: 'parse', statement: message.statement, text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason), parameterTypes: [] });
   }
@@ -775,7 +792,7 @@ export class ClientSession {
     const decision = await this.decide(entry.context);
     if (decision.effect === 'allow') return { ...entry, decision };
     const deniedStatementId = randomUUID();
-    await this.deps.recorder.statementRequested(this.id, deniedStatementId, entry.context, decision, parameterCount);
+    await this.record(deniedStatementId, entry.context, decision, parameterCount);
     return { ...entry, decision, deniedStatementId, refusedAtBind: true };
   }
 
@@ -788,7 +805,7 @@ export class ClientSession {
     } else if (prepared?.decision && portal) {
       // Strict durability: this execution is in the log before the target runs it.
       statementId = randomUUID();
-      await this.deps.recorder.statementRequested(this.id, statementId, prepared.context, prepared.decision, portal.parameterCount);
+      await this.record(statementId, prepared.context, prepared.decision, portal.parameterCount);
     }
     const entry = this.pendingEntry(statementId, prepared?.deniedStatementId ? undefined : prepared?.decision, prepared?.context.text, portal);
     if (entry.masking && portal && !portal.describing && !prepared?.shape?.describing) {
