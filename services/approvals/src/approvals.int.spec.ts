@@ -142,6 +142,13 @@ describe('approvals over gRPC with a real PostgreSQL and a real broker', () => {
     });
     await assert.rejects(gateway.get({ id: '00000000-0000-4000-8000-000000000000' }), grpcError(GrpcStatus.NOT_FOUND, /no approval request has id .*`tracegate approvals list`/));
     await assert.rejects(gateway.get({ id: 'not-an-id' }), grpcError(GrpcStatus.NOT_FOUND));
+    const unknown = watch(gateway, '00000000-0000-4000-8000-000000000000');
+    const ended = await unknown.ended;
+    assert.ok(!ended.ok && ended.error.code === GrpcStatus.NOT_FOUND && /no approval request has id/.test(ended.error.details), JSON.stringify(ended));
+    const anonymous = client({});
+    const refused = await watch(anonymous, request.id).ended;
+    anonymous.close();
+    assert.ok(!refused.ok && refused.error.code === GrpcStatus.UNAUTHENTICATED, JSON.stringify(refused));
     await assert.rejects(ask({ reviewerGroup: '' }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^reviewer_group is required/));
   });
 
