@@ -158,6 +158,8 @@ async function main() {
     TRACEGATE_BROKER_KEYS: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
     TRACEGATE_GATEWAY_ALLOW_PLAINTEXT: 'true',
     TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
+    // Nothing masked: this compares the cost of inspection and recording (masking has its own bench).
+    TRACEGATE_GATEWAY_MASKING_PROFILE: '',
   };
   for (const def of ALL_SERVICES) {
     env[`TRACEGATE_${def.name.toUpperCase()}_GRPC_PORT`] = String(await freePort());
