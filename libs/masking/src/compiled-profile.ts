@@ -126,7 +126,8 @@ export class CompiledMaskingProfile {
 
   private wholeColumnMask(column: ResultColumn, lineage: OutputColumnLineage | undefined): WholeColumnMask | undefined {
     for (const rule of this.columnRules) {
-      const byName = ruleMatches(rule, column.name.toLowerCase(), undefined);
+      // A rule naming a table trusts the lineage when there is one; without it, the name alone decides (over-masking is safe).
+      const byName = (rule.table === undefined || lineage === undefined) && ruleMatches(rule, column.name.toLowerCase(), undefined);
       const bySource = lineage?.sources.some((s) => ruleMatches(rule, s.column.toLowerCase(), s.table?.toLowerCase())) ?? false;
       if (!byName && !bySource) continue;
       // A computed value (reverse(card), email || 'x') is masked whole: keeping its last characters

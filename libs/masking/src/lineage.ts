@@ -65,7 +65,11 @@ export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undef
   let stmts: unknown[];
   try {
     stmts = (parseSync(sql) as { stmts?: unknown[] }).stmts ?? [];
-  } catch {
+  } catch (error) {
+    // Not loaded is a programming error, not an unreadable statement: masking must not silently lose lineage.
+    if (error instanceof Error && /loadModule/.test(error.message)) {
+      throw new Error('the SQL parser is not loaded; await loadSqlParser() once before masking results', { cause: error });
+    }
     return undefined;
   }
   if (stmts.length !== 1) return undefined;
@@ -265,7 +269,7 @@ function resolveColumnRef(ref: Node, scope: Scope): Resolved {
       if (relation.kind === 'derived') {
         const hit = relation.columns.find((c) => c.name !== undefined && sameName(c.name, column));
         if (hit) found.push({ sources: [...hit.sources], derived: hit.derived });
-        else if (relation.columns.some((c) => c.star)) found.push(fromRelation(relation, column));
+        else if (relation.columns.length === 0 || relation.columns.some((c) => c.star)) found.push(fromRelation(relation, column));
       } else {
         found.push(fromRelation(relation, column));
       }
@@ -294,6 +298,8 @@ function fromRelation(relation: Relation, column: string): Resolved {
       if (hit) return { sources: [...hit.sources], derived: hit.derived };
       const stars = relation.columns.filter((c) => c.star);
       if (stars.length > 0) return { sources: stars.flatMap((c) => [{ ...(c.star!.table ? { table: c.star!.table } : {}), column }, ...c.sources]), derived: stars.some((c) => c.derived) };
+      // No columns: a recursive CTE read during its own first reading; its real columns come in the second.
+      if (relation.columns.length === 0) return { sources: [], derived: false };
       return { sources: [{ column }], derived: false };
     }
   }
