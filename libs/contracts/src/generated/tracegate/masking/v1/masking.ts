@@ -117,6 +117,23 @@ export interface WatchProfilesResponse {
   profiles: MaskingProfile[];
 }
 
+/**
+ * The data of dev.tracegate.maskingprofile.activated.v1 on the tracegate.policy.v1 topic: a
+ * masking profile version was put in force (at start-up when it changed, or when its file changed).
+ */
+export interface MaskingProfileActivated {
+  name: string;
+  version: string;
+  /** The version it replaces; empty for the first activation. */
+  previousVersion: string;
+  /** Where it came from: a file path, or "built-in". */
+  source: string;
+  /** Rule names, never values. */
+  rules: string[];
+  /** The host that activated it. */
+  activatedBy: string;
+}
+
 export const TRACEGATE_MASKING_V1_PACKAGE_NAME = "tracegate.masking.v1";
 
 export const MaskingRule: MessageFns<MaskingRule> = {
@@ -307,6 +324,52 @@ export const WatchProfilesResponse: MessageFns<WatchProfilesResponse> = {
     const obj: any = {};
     if (message.profiles?.length) {
       obj.profiles = message.profiles.map((e) => MaskingProfile.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const MaskingProfileActivated: MessageFns<MaskingProfileActivated> = {
+  fromJSON(object: any): MaskingProfileActivated {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      previousVersion: isSet(object.previousVersion)
+        ? globalThis.String(object.previousVersion)
+        : isSet(object.previous_version)
+        ? globalThis.String(object.previous_version)
+        : "",
+      source: isSet(object.source) ? globalThis.String(object.source) : "",
+      rules: globalThis.Array.isArray(object?.rules)
+        ? object.rules.map((e: any) => globalThis.String(e))
+        : [],
+      activatedBy: isSet(object.activatedBy)
+        ? globalThis.String(object.activatedBy)
+        : isSet(object.activated_by)
+        ? globalThis.String(object.activated_by)
+        : "",
+    };
+  },
+
+  toJSON(message: MaskingProfileActivated): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.previousVersion !== "") {
+      obj.previousVersion = message.previousVersion;
+    }
+    if (message.source !== "") {
+      obj.source = message.source;
+    }
+    if (message.rules?.length) {
+      obj.rules = message.rules;
+    }
+    if (message.activatedBy !== "") {
+      obj.activatedBy = message.activatedBy;
     }
     return obj;
   },
