@@ -18,6 +18,9 @@ export async function localSecrets(folder: string, environment: Record<string, s
   // the same value always masks to the same token (joins and counts still work on masked data).
   secrets.TRACEGATE_MASKING_HASH_KEY =
     environment.TRACEGATE_MASKING_HASH_KEY ?? readOrCreate(path.join(folder, 'masking-hash-key'), () => randomBytes(32).toString('base64'));
+  // The Ed25519 seed the audit service signs its integrity checkpoints with.
+  secrets.TRACEGATE_AUDIT_CHECKPOINT_KEY =
+    environment.TRACEGATE_AUDIT_CHECKPOINT_KEY ?? readOrCreate(path.join(folder, 'audit-checkpoint-key'), () => randomBytes(32).toString('base64'));
   if (!environment.TRACEGATE_GATEWAY_TLS_CERT_FILE && !environment.TRACEGATE_GATEWAY_TLS_KEY_FILE) {
     const { certFile, keyFile } = await ensureSelfSignedCertificate(folder);
     secrets.TRACEGATE_GATEWAY_TLS_CERT_FILE = certFile;

@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { runCli } from '../testing/run-cli.js';
 import { auditService } from '@tracegate/audit';
 import { GatewaySessionScript } from '@tracegate/audit/domain/session-events.testing';
@@ -18,6 +19,7 @@ describe('tracegate sessions against a running audit service', () => {
   let postgres: PostgresServer;
   let proc: RunningProcess;
   let home: string;
+  let databaseUrl: string;
   let cli: Record<string, string>;
 
   const alice = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:00:00Z'))
@@ -35,9 +37,10 @@ describe('tracegate sessions against a running audit service', () => {
   before(async () => {
     postgres = await startPostgres();
     const grpcPort = String(await freePort());
+    databaseUrl = await postgres.createDatabase();
     proc = await startServices([auditService], {
       component: 'tracegate cli test',
-      databaseUrl: await postgres.createDatabase(),
+      databaseUrl,
       env: {
         TRACEGATE_AUDIT_GRPC_PORT: grpcPort,
         TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
@@ -138,5 +141,55 @@ describe('tracegate sessions against a running audit service', () => {
     const away = await tracegate(['sessions', 'list'], { ...cli, TRACEGATE_AUDIT_ADDRESS: `127.0.0.1:${await freePort()}` });
     assert.equal(away.code, 1);
     assert.match(away.stderr, /cannot reach the audit service at 127\.0\.0\.1:\d+ .*Set TRACEGATE_AUDIT_ADDRESS/);
+  });
+
+  it('replays a session in order with each statement\'s offset, decision and outcome, and as one JSON object per line', async () => {
+    const played = await tracegate(['sessions', 'replay', alice.sessionId], cli);
+    assert.equal(played.code, 0, played.stderr);
+    assert.equal(played.stderr, '', 'no progress line when stdout is not a terminal');
+    assert.deepEqual(played.stdout.trimEnd().split('\n').map((l) => l.trim().split(/\s{2,}/)), [
+      ['+0.000s', '#1', 'allow (read-only)', 'SELECT 2 (2 rows)', 'SELECT id, total FROM invoices'],
+      ['+0.015s', '#2', 'deny (no-deletes) — deleting invoices is not allowed', 'error 42501: deleting invoices is not allowed', 'DELETE FROM invoices'],
+      ['+0.030s', '#3', 'allow (read-only)', 'not run', 'SELECT 1'],
+      ['+0.045s', '#4', 'allow (read-only)', 'no outcome yet', 'SELECT pg_sleep(600)'],
+    ]);
+    const json = await tracegate(['sessions', 'replay', alice.sessionId, '--json', '--real-time'], cli);
+    assert.equal(json.code, 0, json.stderr);
+    const lines = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { sequence: number; effect: string; at: string });
+    assert.deepEqual(lines.map((l) => [l.sequence, l.effect]), [[1, 'allow'], [2, 'deny'], [3, 'allow'], [4, 'allow']]);
+    assert.equal(lines[1]!.at, '2026-11-22T01:00:00.025Z');
+    const both = await tracegate(['sessions', 'replay', alice.sessionId, '--real-time', '--instant'], cli);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--real-time and --instant contradict each other/);
+    const unknown = await tracegate(['sessions', 'replay', 'nope'], cli);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^tracegate: no session has id 'nope'/);
+  });
+
+  it('verifies a session: intact exits 0, a changed row exits 1 naming the statement and field', async () => {
+    const intact = await tracegate(['sessions', 'verify', alice.sessionId], cli);
+    assert.equal(intact.code, 0, intact.stderr);
+    assert.equal(intact.stdout, `session ${alice.sessionId} is intact: ${alice.events.length} events checked (hash chain, sequence, projected rows, signed checkpoints)\n`);
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`UPDATE audit.statements SET rows = 99 WHERE session_id = $1 AND statement_id = 'a1'`, [alice.sessionId]);
+    } finally {
+      await db.end();
+    }
+    const tampered = await tracegate(['sessions', 'verify', alice.sessionId], cli);
+    assert.equal(tampered.code, 1);
+    assert.equal(
+      tampered.stdout,
+      `session ${alice.sessionId} FAILED verification: 1 problem in ${alice.events.length} events\n  - statement 1 (id a1): rows is 99 in the projection but 2 on the log\n`,
+    );
+    const json = await tracegate(['sessions', 'verify', alice.sessionId, '--json'], cli);
+    assert.equal(json.code, 1);
+    assert.deepEqual(JSON.parse(json.stdout), {
+      id: alice.sessionId,
+      intact: false,
+      eventsChecked: alice.events.length,
+      problems: ['statement 1 (id a1): rows is 99 in the projection but 2 on the log'],
+    });
   });
 });

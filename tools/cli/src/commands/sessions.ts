@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
+import { ProgressLine } from '../progress.js';
 import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
 
 export const SESSIONS_USAGE = `usage:
@@ -9,6 +10,13 @@ export const SESSIONS_USAGE = `usage:
       recorded sessions, newest first (at most 100 unless --limit says otherwise, up to 1000)
   tracegate sessions show <id> [--json]
       a session's facts, then every statement in order: its decision, its text and how it ended
+  tracegate sessions replay <id> [--real-time|--instant] [--json]
+      plays the session's statements in order with their timing (--real-time keeps the recorded
+      pauses, each at most 10 s; --instant, the default, does not); --json prints one JSON object
+      per statement per line
+  tracegate sessions verify <id> [--json]
+      checks the session's hash chain and sequence on the event log, the projected rows against the
+      events and the signed checkpoints; exits 1 and names each problem if anything was changed
 
 The audit service is at TRACEGATE_AUDIT_ADDRESS (default 127.0.0.1:7106); the internal token comes
 from TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
@@ -34,16 +42,22 @@ async function callAudit<T>(connection: AuditConnection, call: (client: AuditCon
   try {
     return await call(connection.client);
   } catch (error) {
+    throw auditFailure(connection, error);
+  } finally {
+    connection.client.close();
+  }
+}
+
+function auditFailure(connection: AuditConnection, error: unknown): unknown {
+  {
     const grpc = error as Partial<ServiceError>;
-    if (typeof grpc.code !== 'number') throw error;
+    if (typeof grpc.code !== 'number') return error;
     if (grpc.code === GrpcStatus.UNAVAILABLE || grpc.code === GrpcStatus.DEADLINE_EXCEEDED) {
-      throw new CommandError(
+      return new CommandError(
         `cannot reach the audit service at ${connection.address} (${grpc.details || 'unavailable'}); is tracegate running? Set TRACEGATE_AUDIT_ADDRESS if it runs elsewhere`,
       );
     }
-    throw new CommandError(grpc.details || `the audit service answered ${GrpcStatus[grpc.code] ?? grpc.code}`);
-  } finally {
-    connection.client.close();
+    return new CommandError(grpc.details || `the audit service answered ${GrpcStatus[grpc.code] ?? grpc.code}`);
   }
 }
 
@@ -55,6 +69,10 @@ export function sessionsCommand(argv: readonly string[], environment: Record<str
         return list(rest, environment);
       case 'show':
         return show(rest, environment);
+      case 'replay':
+        return replay(rest, environment);
+      case 'verify':
+        return verify(rest, environment);
       case undefined:
       case 'help':
       case '--help':
@@ -125,6 +143,78 @@ async function show(args: readonly string[], environment: Record<string, string 
     process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), oneLine(s.maskedText)])));
   }
   return 0;
+}
+
+async function replay(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: { json: { type: 'boolean', default: false }, 'real-time': { type: 'boolean', default: false }, instant: { type: 'boolean', default: false } },
+  });
+  if (positionals.length !== 1) throw new UsageError(`expected one session id, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  if (values['real-time'] && values.instant) throw new UsageError('--real-time and --instant contradict each other; give one');
+  const id = positionals[0]!;
+  const connection = auditConnection(environment);
+  const progress = new ProgressLine('statements', undefined);
+  try {
+    const { session } = await connection.client.getSession({ id });
+    progress.setTotal(session?.statementCount);
+    const stream = connection.client.stream<auditV1.ReplaySessionResponse>('replaySession', { id, realTime: values['real-time'] === true });
+    let played = 0;
+    let first: number | undefined;
+    for await (const response of stream as AsyncIterable<auditV1.ReplaySessionResponse>) {
+      const statement = response.statement;
+      if (!statement) continue;
+      played += 1;
+      progress.clear();
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify(auditV1.Statement.toJSON(statementForJson(statement)))}\n`);
+      } else {
+        const at = millisOf(statement.at ?? undefined);
+        first ??= at;
+        process.stdout.write(`${replayLine(statement, at !== undefined && first !== undefined ? at - first : undefined)}\n`);
+      }
+      progress.update(played);
+    }
+    progress.finish();
+    if (played === 0 && !values.json) process.stdout.write(`session ${id} has no statements\n`);
+    return 0;
+  } catch (error) {
+    progress.finish();
+    throw auditFailure(connection, error);
+  } finally {
+    connection.client.close();
+  }
+}
+
+/** `+1.250s  #3  deny (no-deletes)  error 42501: …  DELETE FROM invoices  [trace t-1]` */
+export function replayLine(s: auditV1.Statement, offsetMs: number | undefined): string {
+  const offset = offsetMs === undefined ? '' : `+${(offsetMs / 1000).toFixed(3)}s`;
+  const trace = s.traceId ? `  [trace ${s.traceId}]` : '';
+  const reason = s.effect === 'deny' && s.reason ? ` — ${oneLine(s.reason)}` : '';
+  return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
+}
+
+function millisOf(t: { seconds: number; nanos: number } | undefined): number | undefined {
+  return t ? t.seconds * 1000 + Math.floor(t.nanos / 1e6) : undefined;
+}
+
+async function verify(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 1) throw new UsageError(`expected one session id, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  const id = positionals[0]!;
+  const connection = auditConnection(environment);
+  const verdict = await callAudit(connection, (audit) => audit.verifySession({ id }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ id, ...auditV1.VerifySessionResponse.toJSON(verdict) as object, intact: verdict.intact }, null, 2)}\n`);
+  } else if (verdict.intact) {
+    process.stdout.write(`session ${id} is intact: ${verdict.eventsChecked} events checked (hash chain, sequence, projected rows, signed checkpoints)\n`);
+  } else {
+    const n = verdict.problems.length;
+    process.stdout.write(`session ${id} FAILED verification: ${n} problem${n === 1 ? '' : 's'} in ${verdict.eventsChecked} events\n${verdict.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  }
+  return verdict.intact ? 0 : 1;
 }
 
 /** `allow (read-only)`, `deny (no-deletes)`; `undecided` if no decision was recorded. */
