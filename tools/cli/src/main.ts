@@ -3,6 +3,7 @@ import { exitWithStartupError } from '@tracegate/runtime';
 import { approvalsCommand } from './commands/approvals.js';
 import { grantsCommand } from './commands/grants.js';
 import { keyCommand } from './commands/key.js';
+import { policyCommand } from './commands/policy.js';
 import { sessionsCommand } from './commands/sessions.js';
 import { targetCommand } from './commands/target.js';
 import { tracesCommand } from './commands/traces.js';
@@ -23,6 +24,7 @@ commands:
   traces     submit a reasoning trace, show one under a reader grant (tracegate traces help)
   grants     give, list and revoke reader grants for traces (tracegate grants help)
   approvals  list, show, approve and deny held commands (tracegate approvals help)
+  policy     lint a policy, run its examples, decide one command offline (tracegate policy help)
 
 Configuration comes from the environment; see the README.
 `;
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
       return grantsCommand(rest);
     case 'approvals':
       return approvalsCommand(rest);
+    case 'policy':
+      return policyCommand(rest);
     case 'version':
     case '--version':
       process.stdout.write(`tracegate ${version()} (node ${process.versions.node})\n`);
