@@ -7,3 +7,4 @@ export { analyzeOutputLineage, loadSqlParser, type OutputColumnLineage, type Sou
 export { MaskingProfileError, validateProfileSpec, type MaskingHits, type MaskingProfileSpec, type MaskingRuleSpec } from './profile.js';
 export { PgType, type MaskingRefusal, type ResultColumn, type ResultMaskPlan } from './result-plan.js';
 export { isStrategy, MIN_HASH_KEY_BYTES, REDACTED, STRATEGIES, type MaskingStrategy } from './strategies.js';
+export { profileFromProto, profileToProto } from './proto-mapping.js';

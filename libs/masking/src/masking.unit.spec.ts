@@ -5,6 +5,7 @@ import { compileProfile, type CompiledMaskingProfile } from './compiled-profile.
 import { DEFAULT_PROFILE } from './default-profile.js';
 import { loadSqlParser } from './lineage.js';
 import { MaskingProfileError, type MaskingProfileSpec } from './profile.js';
+import { profileFromProto, profileToProto } from './proto-mapping.js';
 import { PgType, type ResultColumn, type ResultMaskPlan } from './result-plan.js';
 import { partial, StrategyApplier } from './strategies.js';
 import { dataRow, readDataRow, textColumns } from './testing/wire.js';
@@ -283,5 +284,11 @@ describe('column rules follow lineage', () => {
   });
   it('count() reveals no value and is left alone', () => {
     assert.deepEqual(masks('SELECT count(password) AS n FROM users', ['n'], ['3']), ['3']);
+  });
+});
+
+describe('proto mapping', () => {
+  it('a profile survives the round trip through its proto form', () => {
+    assert.deepEqual(profileFromProto(profileToProto(PROFILE)), PROFILE);
   });
 });
