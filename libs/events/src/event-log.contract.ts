@@ -241,6 +241,49 @@ export function eventLogContract(
       assertDeliveriesWellFormed(topic, attempts);
     });
 
+    it('hands a batch handler consecutive events in key order, redelivers a failed batch whole, and reports the lag left', { timeout: TEST_TIMEOUT_MS }, async () => {
+      const { topic, producer, records } = await freshTopicWithProducer();
+      const batch: LogRecord[] = [];
+      for (let i = 0; i < 40; i += 1) batch.push(records.next(`batch-${i % 4}`, { i }));
+      assertReceiptsMatch(batch, await producer.append(batch));
+      const group = freshGroup('batch');
+      assert.equal(await producer.consumerLag(group, [topic]), batch.length, 'a group that never committed lags by the whole topic');
+
+      const consumer = await open();
+      const batches: DeliveredEvent[][] = [];
+      let failuresLeft = 1;
+      const subscription = await consumer.subscribe({
+        group,
+        topics: [topic],
+        fromBeginning: true,
+        retry: FAST_RETRY,
+        maxBatchEvents: 8,
+        batchHandler: async (deliveries) => {
+          batches.push([...deliveries]);
+          if (failuresLeft > 0) {
+            failuresLeft -= 1;
+            throw new Error('simulated batch failure');
+          }
+        },
+      });
+      await expectEventually(async () => assert.equal(await producer.consumerLag(group, [topic]), 0, 'every event committed'));
+      await subscription.stop();
+
+      assert.ok(batches.every((b) => b.length >= 1 && b.length <= 8), 'no batch exceeds maxBatchEvents');
+      assert.deepEqual(batches[1]!.map((d) => d.event.id), batches[0]!.map((d) => d.event.id), 'the failed batch comes again, whole');
+      const handled = batches.slice(1).flat();
+      assertNoDuplicates(handled, 'batch handler after the failure');
+      assert.equal(handled.length, batch.length);
+      for (let k = 0; k < 4; k += 1) {
+        assert.deepEqual(
+          handled.filter((d) => d.key === `batch-${k}`).map((d) => d.event.id),
+          batch.filter((r) => r.key === `batch-${k}`).map((r) => r.event.id),
+          `key batch-${k} in append order`,
+        );
+      }
+      assertDeliveriesWellFormed(topic, handled);
+    });
+
     it('has no second effect when an event is redelivered after its effect was applied (idempotent consumer)', { timeout: TEST_TIMEOUT_MS }, async () => {
       const { topic, producer, records } = await freshTopicWithProducer();
       const batch = Array.from({ length: 12 }, (_, i) => records.next(`effect-${i % 3}`, { i }));

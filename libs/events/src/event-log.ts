@@ -85,6 +85,11 @@ export interface EventLog {
    */
   append(records: readonly LogRecord[]): Promise<AppendReceipt[]>;
   subscribe(options: SubscribeOptions): Promise<Subscription>;
+  /**
+   * How many events of `topics` the group has not committed yet (the consumer lag), summed over
+   * partitions. A group with no committed position counts the whole topic.
+   */
+  consumerLag(group: string, topics: readonly string[]): Promise<number>;
   /** Flushes pending appends, stops subscriptions and disconnects. */
   close(): Promise<void>;
 }

@@ -201,6 +201,12 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), knownEventCount);
   });
 
+  it('reports the consumer lag: events on the log not yet projected', async () => {
+    await expectEventually(async () => assert.equal(await metric('tracegate_audit_projection_lag_events', ''), 0));
+    const text = await (await fetch(`http://${proc!.services[0]!.metricsAddress}/metrics`)).text();
+    assert.match(text, /^tracegate_audit_projection_lag_events\{[^}]*\} 0$/m);
+  });
+
   const replay = (id: string, realTime = false): Promise<auditV1.ReplaySessionResponse[]> => {
     // ReplaySession streams, which the promise client does not do: call it raw.
     const root = loadPackageDefinition(loadSync(SERVICE_PROTOS.audit.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })) as unknown as {

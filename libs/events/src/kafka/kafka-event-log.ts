@@ -456,6 +456,24 @@ export class KafkaEventLog implements EventLog {
     return subscription;
   }
 
+  async consumerLag(group: string, topics: readonly string[]): Promise<number> {
+    this.assertOpen();
+    const admin = await this.getAdmin();
+    let lag = 0;
+    const committed = await admin.fetchOffsets({ groupId: group, topics: [...topics] });
+    for (const topic of topics) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const positions = new Map((committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      for (const end of ends) {
+        // A partition the group never committed on reads -1: everything from the low watermark is lag.
+        const at = positions.get(end.partition) ?? -1;
+        const from = at >= 0 ? at : Number(end.low);
+        lag += Math.max(0, Number(end.high) - from);
+      }
+    }
+    return lag;
+  }
+
   close(): Promise<void> {
     this.closing ??= this.closeNow();
     return this.closing;

@@ -171,6 +171,18 @@ export class PostgresEventLog implements EventLog {
     return subscription;
   }
 
+  async consumerLag(group: string, topics: readonly string[]): Promise<number> {
+    await this.open();
+    const { rows } = await this.pool.query<{ lag: string }>(
+      `SELECT count(*)::text AS lag
+         FROM ${this.sql.events} e
+         LEFT JOIN ${this.sql.offsets} o ON o.consumer_group = $1 AND o.topic = e.topic
+        WHERE e.topic = ANY($2::text[]) AND e.position > coalesce(o.position, 0)`,
+      [group, [...topics]],
+    );
+    return Number(rows[0]?.lag ?? 0);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.committer.drain();

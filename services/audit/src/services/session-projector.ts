@@ -27,6 +27,8 @@ export class SessionProjector {
   private readonly projected: Counter<'outcome'>;
   private readonly eventAge: Gauge;
   private readonly listeners = new Set<ProjectionListener>();
+  /** The consumer group while the projection runs. */
+  private currentGroup: string | undefined;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
@@ -37,6 +39,21 @@ export class SessionProjector {
       help: 'Session events the audit projection handled, by outcome: applied, duplicate (already applied: a redelivery), skipped (a type it does not know).',
       labelNames: ['outcome'],
       registers: [context.metrics],
+    });
+    const groupOf = () => this.currentGroup;
+    new Gauge({
+      name: 'tracegate_audit_projection_lag_events',
+      help: 'Session events on the log the projection has not applied yet (its consumer group lag), read from the log at each scrape.',
+      registers: [context.metrics],
+      async collect() {
+        const group = groupOf();
+        if (!group) return;
+        try {
+          this.set(await context.eventLog.consumerLag(group, [TOPICS.sessions.name]));
+        } catch (error) {
+          context.logger.warn({ err: error }, 'could not read the projection lag from the event log');
+        }
+      },
     });
     this.eventAge = new Gauge({
       name: 'tracegate_audit_projection_event_age_seconds',
@@ -58,6 +75,7 @@ export class SessionProjector {
   async start(): Promise<void> {
     if (this.subscription) return;
     const group = await this.group();
+    this.currentGroup = group;
     this.subscription = await this.context.eventLog.subscribe({
       group,
       topics: [TOPICS.sessions.name],
