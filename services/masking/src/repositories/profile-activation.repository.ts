@@ -4,6 +4,7 @@ import pg from 'pg';
 import { EventLogError, GENESIS, sealEvent, TOPICS, type ChainHead, type EventLog } from '@tracegate/events';
 import { EVENT_LOG, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import type { maskingV1 } from '@tracegate/contracts';
+import type { MaskingProfileSpec } from '@tracegate/masking-engine';
 import type { LoadedProfile } from '../domain/profile-document.js';
 import { MaskingError, MaskingErrorCode } from '../domain/masking-error.js';
 
@@ -47,6 +48,8 @@ export class ProfileActivationRepository implements OnApplicationShutdown {
         hash text NOT NULL,
         version text NOT NULL,
         digest text NOT NULL,
+        source text NOT NULL,
+        document jsonb NOT NULL,
         activated_at timestamptz NOT NULL
       )`);
       const { rows } = await client.query<{ sequence: string; hash: string; version: string; digest: string }>(
@@ -79,9 +82,10 @@ export class ProfileActivationRepository implements OnApplicationShutdown {
         );
       }
       await client.query(
-        `INSERT INTO masking.activation_chain (subject, sequence, hash, version, digest, activated_at) VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (subject) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash, version = excluded.version, digest = excluded.digest, activated_at = excluded.activated_at`,
-        [subject, event.sequence, event.hash, profile.spec.version, profile.digest, time],
+        `INSERT INTO masking.activation_chain (subject, sequence, hash, version, digest, source, document, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (subject) DO UPDATE SET sequence = excluded.sequence, hash = excluded.hash, version = excluded.version, digest = excluded.digest,
+           source = excluded.source, document = excluded.document, activated_at = excluded.activated_at`,
+        [subject, event.sequence, event.hash, profile.spec.version, profile.digest, profile.source, JSON.stringify(profile.spec), time],
       );
       await client.query('COMMIT');
       return { recorded: true, sequence: event.sequence };
@@ -91,6 +95,18 @@ export class ProfileActivationRepository implements OnApplicationShutdown {
     } finally {
       client.release();
     }
+  }
+
+  /** The version of a profile last put in force (by any replica, before any restart), if any. */
+  async lastActivated(name: string): Promise<LoadedProfile | undefined> {
+    const exists = await this.pool.query<{ present: boolean }>(`SELECT to_regclass('masking.activation_chain') IS NOT NULL AS present`);
+    if (!exists.rows[0]?.present) return undefined;
+    const { rows } = await this.pool.query<{ digest: string; source: string; document: MaskingProfileSpec }>(
+      'SELECT digest, source, document FROM masking.activation_chain WHERE subject = $1',
+      [profileSubject(name)],
+    );
+    const row = rows[0];
+    return row ? { spec: row.document, source: row.source, digest: row.digest } : undefined;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -97,10 +97,11 @@ export class ProfileRegistry implements OnModuleInit, BeforeApplicationShutdown 
           continue;
         }
         fromFile.set(spec.name, entry.file);
-        const previous = current.get(spec.name);
-        if (previous && previous.loaded.digest !== entry.profile.digest && previous.loaded.spec.version === spec.version && previous.loaded.source === entry.file) {
+        // Before a restart, the version in force is the one last recorded.
+        const previous = current.get(spec.name)?.loaded ?? (await this.activations.lastActivated(spec.name));
+        if (previous && previous.digest !== entry.profile.digest && previous.spec.version === spec.version) {
           this.context.logger.error(`masking profile '${spec.name}' in ${entry.file} changed but its version '${spec.version}' did not; bump the version (or remove it to version by content). ${spec.version} as it was stays in force`);
-          candidates.set(spec.name, previous.loaded);
+          candidates.set(spec.name, previous);
           continue;
         }
         candidates.set(spec.name, entry.profile);
