@@ -15,15 +15,15 @@ function auditAddress(environment: Record<string, string | undefined>): string {
   return environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
 }
 
-/** TRACEGATE_IDENTITY and TRACEGATE_API_KEY, as the audit service wants them in the metadata. */
+/**
+ * TRACEGATE_API_KEY, and TRACEGATE_IDENTITY (the key's name) when set: the audit service finds the
+ * name from the key's id otherwise.
+ */
 export function apiKeyMetadata(environment: Record<string, string | undefined>): Record<string, string> {
   const identity = environment.TRACEGATE_IDENTITY?.trim();
   const apiKey = environment.TRACEGATE_API_KEY?.trim();
-  if (!identity || !apiKey) {
-    const missing = [identity ? '' : 'TRACEGATE_IDENTITY (the key\'s name)', apiKey ? '' : 'TRACEGATE_API_KEY (the key `tracegate key create` printed)'].filter(Boolean).join(' and ');
-    throw new CommandError(`this command acts as an identity: set ${missing}`);
-  }
-  return { 'x-tracegate-identity': identity, 'x-tracegate-api-key': apiKey };
+  if (!apiKey) throw new CommandError('this command acts as an identity: set TRACEGATE_API_KEY to its API key (the one `tracegate key create` printed)');
+  return { 'x-tracegate-api-key': apiKey, ...(identity ? { 'x-tracegate-identity': identity } : {}) };
 }
 
 /** A client of one of the audit service's gRPC services (TRACEGATE_AUDIT_ADDRESS, default 127.0.0.1:7106). */

@@ -107,18 +107,29 @@ describe('tracegate traces and grants against a running broker and audit service
       traces.close();
     }
 
-    const json = await tracegate(['traces', 'submit', '--json', '--file', await traceFile({ confidence: 0.4, tags: ['nightly'] })], agent);
+    // Without TRACEGATE_IDENTITY the key alone says who submits (the service finds its name by the key's id).
+    const json = await tracegate(['traces', 'submit', '--json', '--file', await traceFile({ confidence: 0.4, tags: ['nightly'] })], { ...agent, TRACEGATE_IDENTITY: '' });
     assert.equal(json.code, 0, json.stderr);
-    assert.deepEqual(JSON.parse(json.stdout).features, { present: true, confidence: 0.4, tags: ['nightly'] });
+    const { id: keyOnlyId, features } = JSON.parse(json.stdout) as { id: string; features: unknown };
+    assert.deepEqual(features, { present: true, confidence: 0.4, tags: ['nightly'] });
+    const again = grpcClient<auditV1.TraceServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.TraceService', auditAddress, { metadata: { [INTERNAL_TOKEN_METADATA]: TOKEN } });
+    try {
+      assert.equal((await again.resolveTrace({ traceId: keyOnlyId, identityId: agentKeyId, sessionId: '', target: '' })).agentName, 'billing-bot');
+    } finally {
+      again.close();
+    }
   });
 
-  it('refuses a bad key, a missing identity, a malformed or missing file, each with a sentence', async () => {
+  it('refuses a bad or missing key, a malformed or missing file, each with a sentence', async () => {
     const wrongKey = await tracegate(['traces', 'submit', '--file', await traceFile({ prompt: 'x' })], { ...agent, TRACEGATE_API_KEY: 'tg_nope_nope' });
     assert.equal(wrongKey.code, 1);
     assert.match(wrongKey.stderr, /^tracegate: the API key is not valid for identity 'billing-bot'/);
-    const noIdentity = await tracegate(['traces', 'submit', '--file', await traceFile({ prompt: 'x' })], { ...agent, TRACEGATE_IDENTITY: '' });
-    assert.equal(noIdentity.code, 1);
-    assert.match(noIdentity.stderr, /set TRACEGATE_IDENTITY \(the key's name\)$/m);
+    const noKey = await tracegate(['traces', 'submit', '--file', await traceFile({ prompt: 'x' })], { ...agent, TRACEGATE_API_KEY: '' });
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, /set TRACEGATE_API_KEY to its API key/);
+    const forged = await tracegate(['traces', 'submit', '--file', await traceFile({ prompt: 'x' })], { ...agent, TRACEGATE_IDENTITY: '', TRACEGATE_API_KEY: `${agent.TRACEGATE_API_KEY!.slice(0, -4)}AAAA` });
+    assert.equal(forged.code, 1);
+    assert.match(forged.stderr, /^tracegate: the API key is not valid \(unknown, revoked, or a different key\); check TRACEGATE_API_KEY$/m);
     const malformed = await tracegate(['traces', 'submit', '--file', await traceFile({ prompt: 'x', confidence: 'high' })], agent);
     assert.equal(malformed.code, 1);
     assert.match(malformed.stderr, /trace field confidence must be a number from 0 to 1/);

@@ -11,7 +11,7 @@ export const TRACES_USAGE = `usage:
   tracegate traces show <id> [--json]
       a stored trace; needs a reader grant (tracegate grants create …) for this identity
 
-Both act as an identity: TRACEGATE_IDENTITY (the API key's name) and TRACEGATE_API_KEY. The trace
+Both act as an identity: TRACEGATE_API_KEY (and TRACEGATE_IDENTITY, the key's name, if set). The trace
 file is JSON: {"agent":{"name":…,"model":…,"version":…},"prompt":…,"steps":[{"thought":…,"tool":…,
 "input":…,"outputSummary":…}],"confidence":0.9,"sources":[…],"tags":[…],"traceparent":…}.
 The audit service is at TRACEGATE_AUDIT_ADDRESS (default 127.0.0.1:7106).

@@ -2,6 +2,9 @@ import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { brokerV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 
+/** `tg_<key id>_<random>`: the key id names the key without revealing it. */
+const API_KEY = /^tg_([0-9a-f]{32})_[A-Za-z0-9_-]+$/;
+
 export interface ApiKeyIdentity {
   readonly id: string;
   readonly name: string;
@@ -18,8 +21,18 @@ export class BrokerIdentities {
     });
   }
 
-  /** The identity, or undefined when the name and key do not match a live key. Throws when the broker cannot answer. */
-  async authenticate(name: string, apiKey: string): Promise<ApiKeyIdentity | undefined> {
+  /**
+   * The identity, or undefined when the name and key do not match a live key. Without a name it is
+   * found by the key id the key carries (`tg_<key id>_…`): the broker's Authenticate needs the name.
+   * Throws when the broker cannot answer.
+   */
+  async authenticate(name: string | undefined, apiKey: string): Promise<ApiKeyIdentity | undefined> {
+    if (name === undefined) {
+      const keyId = API_KEY.exec(apiKey)?.[1];
+      if (!keyId) return undefined;
+      name = (await this.identity.listKeys({})).keys.find((k) => k.id === keyId && !k.revokedAt)?.name;
+      if (!name) return undefined;
+    }
     try {
       const { key } = await this.identity.authenticate({ name, secret: apiKey });
       return key ? { id: key.id, name: key.name } : undefined;

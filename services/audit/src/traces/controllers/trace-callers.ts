@@ -41,12 +41,13 @@ export class TraceCallers {
       if (problem) throw new AuditError(AuditErrorCode.Unauthenticated, problem);
       return { kind: 'internal' };
     }
+    // The name is optional: without it the broker's key list names the key by its id.
     const name = single(metadata, IDENTITY_METADATA);
     const apiKey = single(metadata, API_KEY_METADATA);
-    if (!name || !apiKey) {
+    if (!apiKey) {
       throw new AuditError(
         AuditErrorCode.Unauthenticated,
-        `this call needs an API key: put the key's name in the gRPC metadata '${IDENTITY_METADATA}' and the key in '${API_KEY_METADATA}' (\`tracegate key create\` issues one); ${!name && !apiKey ? 'both were' : !name ? `'${IDENTITY_METADATA}' was` : `'${API_KEY_METADATA}' was`} missing`,
+        `this call needs an API key in the gRPC metadata '${API_KEY_METADATA}' (and, optionally, its name in '${IDENTITY_METADATA}'); \`tracegate key create\` issues one`,
       );
     }
     let identity: ApiKeyIdentity | undefined;
@@ -58,7 +59,10 @@ export class TraceCallers {
       throw new AuditError(AuditErrorCode.Unavailable, 'the API key could not be checked because the broker did not answer; try again shortly', { cause: error });
     }
     // Never says which half was wrong: that would tell a guesser which names exist.
-    if (!identity) throw new AuditError(AuditErrorCode.Unauthenticated, `the API key is not valid for identity '${name.slice(0, 64)}' (unknown, revoked, or a different key); check TRACEGATE_API_KEY and TRACEGATE_IDENTITY`);
+    if (!identity) {
+      const whose = name ? ` for identity '${name.slice(0, 64)}'` : '';
+      throw new AuditError(AuditErrorCode.Unauthenticated, `the API key is not valid${whose} (unknown, revoked, or a different key); check TRACEGATE_API_KEY${name ? ' and TRACEGATE_IDENTITY' : ''}`);
+    }
     return { kind: 'identity', ...identity };
   }
 

@@ -1333,8 +1333,9 @@ export const AUDIT_SERVICE_NAME = "AuditService";
  * masked before they are stored or emitted (dev.tracegate.trace.submitted.v1 on tracegate.traces.v1).
  *
  * Callers authenticate in one of two ways:
- * - an agent, with its API key: gRPC metadata `x-tracegate-identity` (the key's name) and
- *   `x-tracegate-api-key` (the whole key), checked by the broker;
+ * - an agent, with its API key: gRPC metadata `x-tracegate-api-key` (the whole key) and,
+ *   optionally, `x-tracegate-identity` (the key's name; found from the key's id when absent),
+ *   checked by the broker;
  * - the gateway, with the internal token (`x-tracegate-internal-token`), on behalf of the identity
  *   named in the request.
  */
@@ -1369,8 +1370,9 @@ export interface TraceServiceClient {
  * masked before they are stored or emitted (dev.tracegate.trace.submitted.v1 on tracegate.traces.v1).
  *
  * Callers authenticate in one of two ways:
- * - an agent, with its API key: gRPC metadata `x-tracegate-identity` (the key's name) and
- *   `x-tracegate-api-key` (the whole key), checked by the broker;
+ * - an agent, with its API key: gRPC metadata `x-tracegate-api-key` (the whole key) and,
+ *   optionally, `x-tracegate-identity` (the key's name; found from the key's id when absent),
+ *   checked by the broker;
  * - the gateway, with the internal token (`x-tracegate-internal-token`), on behalf of the identity
  *   named in the request.
  */
