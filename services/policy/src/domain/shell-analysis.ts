@@ -10,28 +10,77 @@ import { STATEMENT_FLAGS, type StatementAnalysis, type StatementFlag } from './s
  * A command whose program, or whose script, is chosen at run time cannot be known: it is opaque.
  */
 
-/** The few fields of mvdan/sh's syntax nodes (pkg.go.dev/mvdan.cc/sh/v3/syntax) read here. */
+/**
+ * A node of mvdan/sh's syntax tree (pkg.go.dev/mvdan.cc/sh/v3/syntax) as a plain object: `type`
+ * is the Go type's name (CallExpr, Word, Lit…), the other fields are the Go struct's, with
+ * positions left out and nil pointers absent.
+ */
 interface ShNode {
+  readonly type: string;
   readonly [field: string]: unknown;
 }
 interface ShWord extends ShNode {
   readonly Parts: readonly ShNode[];
 }
 interface ShSyntax {
-  NewParser(): { Parse(source: string, name: string): ShNode };
-  NodeType(node: ShNode): string;
-  Walk(node: ShNode, visit: (node: ShNode | null) => boolean): void;
+  NewParser(): { Parse(source: string, name: string): { readonly __internal_object__: unknown } };
 }
 
 const require = createRequire(import.meta.url);
-let syntax: ShSyntax | undefined;
 let parser: ReturnType<ShSyntax['NewParser']> | undefined;
 
 /** Loads the shell parser (about 90 ms, once); analyseShellCommand loads it on first use too. */
 export function loadShellParser(): void {
-  if (syntax) return;
-  syntax = (require('mvdan-sh') as { syntax: ShSyntax }).syntax;
-  parser = syntax.NewParser();
+  parser ??= (require('mvdan-sh') as { syntax: ShSyntax }).syntax.NewParser();
+}
+
+/** A GopherJS value as the Go runtime holds it: slices, pointers to structs, scalars. */
+interface GoValue {
+  readonly constructor: { readonly string?: string; readonly nil?: unknown };
+  readonly $array?: readonly unknown[];
+  readonly $offset?: number;
+  readonly $length?: number;
+  readonly [field: string]: unknown;
+}
+
+/**
+ * Copies the parsed tree out of the Go runtime into plain objects, once. The package's JS API
+ * wraps every field read (and syntax.Walk every node) in a fresh deep conversion: 1.2 ms and about
+ * 1 MB of garbage to walk a ten-node command. Reading the Go values directly costs a few µs. This
+ * reads GopherJS's representation (slices as {$array, $offset, $length}; pointers as objects
+ * whose constructor names the Go type, nil as the type's `nil`), which mvdan-sh 0.10 is pinned to.
+ */
+function plainTree(value: unknown): unknown {
+  if (value === null || value === undefined || typeof value !== 'object') return value;
+  const go = value as GoValue;
+  if (go.$array !== undefined && go.$length !== undefined) {
+    const out: unknown[] = [];
+    for (let i = 0; i < go.$length; i++) out.push(plainTree(go.$array[(go.$offset ?? 0) + i]));
+    return out;
+  }
+  const typeName = go.constructor.string;
+  if (typeName === undefined || !typeName.startsWith('*syntax.') || value === go.constructor.nil) return undefined;
+  const node: Record<string, unknown> = { type: typeName.slice('*syntax.'.length) };
+  for (const key of Object.keys(go)) {
+    if (key === '$val') continue;
+    const field = go[key];
+    // Positions (syntax.Pos values) and nil pointers carry nothing the analysis reads.
+    if (field !== null && typeof field === 'object' && (field as GoValue).$array === undefined && !(field as GoValue).constructor.string?.startsWith('*syntax.')) continue;
+    const converted = plainTree(field);
+    if (converted !== undefined) node[key] = converted;
+  }
+  return node;
+}
+
+/** Visits a node and everything below it, depth first in source order; `visit` returns false to stop descending. */
+function walkTree(node: unknown, visit: (node: ShNode) => boolean): void {
+  if (Array.isArray(node)) {
+    for (const item of node) walkTree(item, visit);
+    return;
+  }
+  if (node === null || typeof node !== 'object' || typeof (node as ShNode).type !== 'string') return;
+  if (!visit(node as ShNode)) return;
+  for (const [key, field] of Object.entries(node)) if (key !== 'type' && typeof field === 'object') walkTree(field, visit);
 }
 
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'mksh', 'ash', 'busybox-sh', 'fish']);
@@ -77,7 +126,7 @@ function staticWord(word: ShWord | undefined): string | undefined {
 }
 
 function staticPart(part: ShNode, inDoubleQuotes: boolean): string | undefined {
-  switch (syntax!.NodeType(part)) {
+  switch (part.type) {
     case 'Lit':
       return unescapeLiteral(String(part.Value), inDoubleQuotes);
     case 'SglQuoted':
@@ -182,9 +231,8 @@ class ShellWalker {
 
   walkFile(file: ShNode): void {
     const functions = new Map<string, ShNode>();
-    syntax!.Walk(file, (node) => {
-      if (!node) return true;
-      switch (syntax!.NodeType(node)) {
+    walkTree(file, (node) => {
+      switch (node.type) {
         case 'CallExpr':
           this.call(node);
           break;
@@ -206,8 +254,8 @@ class ShellWalker {
       // A function that starts itself again in a pipeline or in the background multiplies
       // until the machine runs out of processes.
       let recursive = false;
-      syntax!.Walk(declaration.Body as ShNode, (node) => {
-        if (node && syntax!.NodeType(node) === 'CallExpr' && staticWord((node.Args as ShWord[])[0]) === name) recursive = true;
+      walkTree(declaration.Body, (node) => {
+        if (node.type === 'CallExpr' && staticWord((node.Args as ShWord[] | undefined)?.[0]) === name) recursive = true;
         return !recursive;
       });
       if (recursive) this.flag('fork_bomb');
@@ -226,15 +274,15 @@ class ShellWalker {
 
   private pipe(binary: ShNode): void {
     const upstream = new Set<string>();
-    syntax!.Walk((binary.X as ShNode).Cmd as ShNode, (node) => {
-      if (node && syntax!.NodeType(node) === 'CallExpr') {
-        const program = staticWord((node.Args as ShWord[])[0]);
+    walkTree((binary.X as ShNode).Cmd, (node) => {
+      if (node.type === 'CallExpr') {
+        const program = staticWord((node.Args as ShWord[] | undefined)?.[0]);
         if (program !== undefined) upstream.add(basename(program));
       }
       return true;
     });
-    const downstream = (binary.Y as ShNode).Cmd as ShNode;
-    if (syntax!.NodeType(downstream) !== 'CallExpr') return;
+    const downstream = (binary.Y as ShNode).Cmd as ShNode | undefined;
+    if (downstream?.type !== 'CallExpr') return;
     const invocation = unwrap(invocationOf(downstream));
     if (!invocation || !readsScriptFromStdin(invocation)) return;
     if ([...upstream].some((program) => DOWNLOADERS.has(program))) {
@@ -400,9 +448,9 @@ function readsScriptFromStdin(invocation: Invocation): boolean {
 
 function programsInside(word: ShWord): string[] {
   const out: string[] = [];
-  syntax!.Walk(word, (node) => {
-    if (node && syntax!.NodeType(node) === 'CallExpr') {
-      const program = staticWord((node.Args as ShWord[])[0]);
+  walkTree(word, (node) => {
+    if (node.type === 'CallExpr') {
+      const program = staticWord((node.Args as ShWord[] | undefined)?.[0]);
       if (program !== undefined) out.push(basename(program));
     }
     return true;
@@ -509,7 +557,7 @@ function analyse(text: string, depth: number): StatementAnalysis {
   loadShellParser();
   let file: ShNode;
   try {
-    file = parser!.Parse(text, 'command');
+    file = plainTree(parser!.Parse(text, 'command').__internal_object__) as ShNode;
   } catch (error) {
     const message = typeof (error as { Error?: unknown }).Error === 'function' ? (error as { Error(): string }).Error() : String(error);
     return {
