@@ -98,6 +98,30 @@ async function barePipe(target: { host: string; port: number }): Promise<{ port:
   };
 }
 
+const GATEWAY_MAIN = fileURLToPath(new URL('../../../services/gateway/dist/main.js', import.meta.url));
+
+/** A gateway on its own (`services/gateway/dist/main.js`), ready once its Postgres port accepts connections. */
+async function gatewayProcess(environment: Record<string, string>, port: number): Promise<{ stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [GATEWAY_MAIN], { env: { PATH: process.env.PATH ?? '', ...environment }, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let i = 0; ; i += 1) {
+    if (child.exitCode !== null) throw new Error(`the gateway process exited with ${child.exitCode}`);
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 600) throw new Error('the gateway process did not start listening within 60 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
 /** PgBouncer in session pooling, run as an unprivileged user (it refuses root). */
 async function startPgBouncer(target: { host: string; port: number; user: string; password: string; database: string }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgbouncer-'));
@@ -166,19 +190,30 @@ async function main() {
     env[`TRACEGATE_${def.name.toUpperCase()}_METRICS_PORT`] = String(await freePort());
   }
   const tracegateDatabase = await target.createDatabase('tracegate');
-  const tracegate = await startServices(ALL_SERVICES, { component: 'tracegate-bench', databaseUrl: tracegateDatabase, env });
-  // A second gateway on the same services with async durability: the difference between the two
-  // is what waiting for the log costs; the difference to the bare pipe is what inspection costs.
-  const asyncEnv = {
+  // The services in this process; each gateway in a process of its own, as deployed (and as
+  // PgBouncer and the bare pipe run), so no path shares an event loop with the audit projection.
+  const tracegate = await startServices(
+    ALL_SERVICES.filter((def) => def !== gatewayService),
+    { component: 'tracegate-bench', databaseUrl: tracegateDatabase, env },
+  );
+  const gatewayEnv = (durability: 'strict' | 'async', port: number, grpc: number, metrics: number) => ({
     ...env,
-    TRACEGATE_DURABILITY: 'async',
-    TRACEGATE_GATEWAY_GRPC_PORT: String(await freePort()),
-    TRACEGATE_GATEWAY_METRICS_PORT: String(await freePort()),
-    TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
+    DATABASE_URL: tracegateDatabase,
+    TRACEGATE_DURABILITY: durability,
+    TRACEGATE_GATEWAY_POSTGRES_PORT: String(port),
+    TRACEGATE_GATEWAY_GRPC_PORT: String(grpc),
+    TRACEGATE_GATEWAY_METRICS_PORT: String(metrics),
     TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`,
     TRACEGATE_POLICY_ADDRESS: `127.0.0.1:${env.TRACEGATE_POLICY_GRPC_PORT}`,
-  };
-  const asyncGateway = await startServices([gatewayService], { component: 'tracegate-bench-async', databaseUrl: tracegateDatabase, env: asyncEnv });
+    TRACEGATE_MASKING_ADDRESS: `127.0.0.1:${env.TRACEGATE_MASKING_GRPC_PORT}`,
+    TRACEGATE_APPROVALS_ADDRESS: `127.0.0.1:${env.TRACEGATE_APPROVALS_GRPC_PORT}`,
+    TRACEGATE_AUDIT_ADDRESS: `127.0.0.1:${env.TRACEGATE_AUDIT_GRPC_PORT}`,
+  });
+  const strictPort = Number(env.TRACEGATE_GATEWAY_POSTGRES_PORT);
+  const asyncPort = await freePort();
+  const strictGateway = await gatewayProcess(gatewayEnv('strict', strictPort, Number(env.TRACEGATE_GATEWAY_GRPC_PORT), Number(env.TRACEGATE_GATEWAY_METRICS_PORT)), strictPort);
+  const asyncGateway = await gatewayProcess(gatewayEnv('async', asyncPort, await freePort(), await freePort()), asyncPort);
+  const asyncEnv = { TRACEGATE_GATEWAY_POSTGRES_PORT: String(asyncPort) };
   const metadata = { 'x-tracegate-internal-token': internalToken };
   const brokerAddress = `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`;
   const targets = grpcClient<brokerV1.TargetServiceClient>(SERVICE_PROTOS.broker.files[0], 'tracegate.broker.v1.TargetService', brokerAddress, { metadata });
@@ -211,6 +246,7 @@ async function main() {
     await bouncer.stop();
     await pipe.close();
     await asyncGateway.stop();
+    await strictGateway.stop();
     await tracegate.stop();
     await target.stop();
   }
