@@ -42,7 +42,18 @@ export class SlackBot {
       this.receiver = new SignedInteractionsReceiver({ signingSecret: settings.signingSecret!, host: bindHost, port: settings.port, logger });
       this.app = new App({ token: settings.botToken, receiver: this.receiver, clientOptions, logger: boltLogger, logLevel: LogLevel.WARN });
     } else {
-      this.app = new App({ token: settings.botToken, appToken: settings.appToken, socketMode: true, clientOptions, logger: boltLogger, logLevel: LogLevel.WARN });
+      // The Socket Mode client opens its connection (apps.connections.open) with a WebClient of its
+      // own, configured from installerOptions: without this it would ask slack.com whatever
+      // TRACEGATE_SLACK_API_URL says.
+      this.app = new App({
+        token: settings.botToken,
+        appToken: settings.appToken,
+        socketMode: true,
+        clientOptions,
+        installerOptions: { clientOptions: { slackApiUrl: settings.apiUrl, retryConfig: { retries: 5, factor: 1.5 } } },
+        logger: boltLogger,
+        logLevel: LogLevel.WARN,
+      });
     }
     this.app.action<BlockAction<ButtonAction>>(APPROVE_ACTION, async ({ ack, body, action, client }) => {
       await ack();

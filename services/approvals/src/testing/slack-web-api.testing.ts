@@ -1,6 +1,6 @@
-import { createHmac } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 
 /** One Web API call the bot made: the method and its arguments (JSON-valued ones decoded). */
 export interface SlackCall {
@@ -28,10 +28,21 @@ export class SlackWebApi {
   private messageCount = 0;
   private viewCount = 0;
 
+  private socket: SocketModeConnection | undefined;
+  private readonly socketWaiters: ((connection: SocketModeConnection) => void)[] = [];
+
   constructor(
     private readonly botToken: string,
     private readonly users: readonly SlackUser[],
+    /** The app-level token Socket Mode's apps.connections.open presents. */
+    private readonly appToken?: string,
   ) {}
+
+  /** The Socket Mode connection the bot opened (waits for it). */
+  socketMode(): Promise<SocketModeConnection> {
+    if (this.socket?.open) return Promise.resolve(this.socket);
+    return new Promise((resolve) => this.socketWaiters.push(resolve));
+  }
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}/api/`;
@@ -49,17 +60,30 @@ export class SlackWebApi {
         const method = (req.url ?? '').replace(/^\/api\//, '').split('?')[0]!;
         const args = decodeArgs(req.headers['content-type'] ?? '', Buffer.concat(chunks).toString('utf8'));
         const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? (args.token as string | undefined);
-        const body = token === this.botToken ? this.answer(method, args) : { ok: false, error: 'invalid_auth' };
-        if (token === this.botToken) this.calls.push({ method, args, answer: body });
+        // apps.connections.open takes the app-level token; every other method the bot token.
+        const expected = method === 'apps.connections.open' ? this.appToken : this.botToken;
+        const authorised = expected !== undefined && token === expected;
+        const body = authorised ? this.answer(method, args) : { ok: false, error: 'invalid_auth' };
+        if (authorised) this.calls.push({ method, args, answer: body });
         res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
       });
+    });
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+      const connection = SocketModeConnection.accept(req, socket);
+      if (!connection) return;
+      this.socket = connection;
+      for (const waiter of this.socketWaiters.splice(0)) waiter(connection);
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
   }
 
   async stop(): Promise<void> {
+    // The bot's closing handshake may still be under way (Bolt's stop does not wait for it); cutting
+    // it short leaves the Socket Mode client waiting out its close timeout.
+    if (this.socket) await Promise.race([this.socket.closed, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
     await new Promise<void>((resolve) => {
       if (!this.server) return resolve();
+      this.socket?.destroy();
       this.server.close(() => resolve());
       this.server.closeAllConnections();
     });
@@ -67,6 +91,8 @@ export class SlackWebApi {
 
   private answer(method: string, args: Record<string, unknown>): Record<string, unknown> {
     switch (method) {
+      case 'apps.connections.open':
+        return { ok: true, url: `ws://127.0.0.1:${(this.server!.address() as AddressInfo).port}/link/?ticket=${randomUUID()}&app_id=A0APP` };
       case 'auth.test':
         return { ok: true, url: 'https://tracegate-test.slack.com/', team: 'tracegate-test', user: 'tracegate', team_id: 'T0TRACE', user_id: 'U0BOT', bot_id: 'B0BOT', is_enterprise_install: false };
       case 'chat.postMessage': {
@@ -149,4 +175,117 @@ export function modalSubmission(user: SlackUser, view: Record<string, unknown>, 
     response_urls: [],
     is_enterprise_install: false,
   };
+}
+
+const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/**
+ * Slack's side of one Socket Mode connection (RFC 6455 framing, no extensions): it says hello,
+ * answers pings, delivers envelopes and hands back the app's acknowledgement of each, as
+ * https://api.slack.com/apis/socket-mode describes.
+ */
+export class SocketModeConnection {
+  open = true;
+  private buffer = Buffer.alloc(0);
+  private readonly acks = new Map<string, (payload: Record<string, unknown>) => void>();
+
+  /** Resolves once the TCP connection is gone. */
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: Socket) {
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => this.read(chunk));
+    socket.on('close', () => (this.open = false));
+    socket.on('error', () => (this.open = false));
+    this.sendText(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'applink-local', approximate_connection_time: 18060 }, connection_info: { app_id: 'A0APP' } }));
+  }
+
+  static accept(req: IncomingMessage, socket: Socket): SocketModeConnection | undefined {
+    const key = req.headers['sec-websocket-key'];
+    if (typeof key !== 'string') {
+      socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+      return undefined;
+    }
+    const accept = createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+    return new SocketModeConnection(socket);
+  }
+
+  /** Sends an interactive envelope (a button press, a modal submission) and resolves with the app's ack payload. */
+  deliver(payload: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const envelopeId = randomUUID();
+    const acked = new Promise<Record<string, unknown>>((resolve) => this.acks.set(envelopeId, resolve));
+    this.sendText(JSON.stringify({ envelope_id: envelopeId, type: 'interactive', payload, accepts_response_payload: payload.type === 'view_submission' }));
+    return acked;
+  }
+
+  destroy(): void {
+    this.open = false;
+    this.socket.destroy();
+  }
+
+  private sendText(text: string): void {
+    this.socket.write(frame(0x1, Buffer.from(text)));
+  }
+
+  private read(chunk: Buffer): void {
+    this.buffer = Buffer.concat([this.buffer, chunk]);
+    for (;;) {
+      const parsed = parseFrame(this.buffer);
+      if (!parsed) return;
+      this.buffer = this.buffer.subarray(parsed.length);
+      if (parsed.opcode === 0x9) this.socket.write(frame(0xa, parsed.payload));
+      else if (parsed.opcode === 0x8) {
+        // The closing handshake: echo the status; the client then closes the TCP connection.
+        this.socket.write(frame(0x8, parsed.payload.subarray(0, 2)));
+        this.open = false;
+      } else if (parsed.opcode === 0x1) {
+        const message = JSON.parse(parsed.payload.toString('utf8')) as { envelope_id?: string; payload?: Record<string, unknown> };
+        if (message.envelope_id) this.acks.get(message.envelope_id)?.(message.payload ?? {});
+      }
+    }
+  }
+}
+
+/** A server frame: final, unmasked. */
+function frame(opcode: number, payload: Buffer): Buffer {
+  const length = payload.length;
+  let header: Buffer;
+  if (length < 126) header = Buffer.from([0x80 | opcode, length]);
+  else if (length < 65_536) {
+    header = Buffer.alloc(4);
+    header[0] = 0x80 | opcode;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x80 | opcode;
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(length), 2);
+  }
+  return Buffer.concat([header, payload]);
+}
+
+/** One whole client frame (clients always mask), or undefined until it has all arrived. */
+function parseFrame(buffer: Buffer): { opcode: number; payload: Buffer; length: number } | undefined {
+  if (buffer.length < 2) return undefined;
+  const opcode = buffer[0]! & 0x0f;
+  const masked = (buffer[1]! & 0x80) !== 0;
+  let length = buffer[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (buffer.length < 4) return undefined;
+    length = buffer.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (buffer.length < 10) return undefined;
+    length = Number(buffer.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const maskOffset = offset;
+  if (masked) offset += 4;
+  if (buffer.length < offset + length) return undefined;
+  const payload = Buffer.from(buffer.subarray(offset, offset + length));
+  if (masked) for (let i = 0; i < payload.length; i++) payload[i]! ^= buffer[maskOffset + (i % 4)]!;
+  return { opcode, payload, length: offset + length };
 }
