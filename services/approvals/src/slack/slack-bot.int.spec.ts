@@ -26,6 +26,11 @@ describe('the Slack bot against a local Slack Web API, with signed interactions'
   let broker: BrokerProcess;
   let slack: SlackWebApi;
   let proc: RunningProcess;
+  let databaseUrl: string;
+  let environment: Record<string, string>;
+  const start = async () => {
+    proc = await startServices([approvalsService], { component: 'tracegate approvals slack test', databaseUrl, env: environment });
+  };
   let gateway: PromiseClient<approvalsV1.ApprovalServiceClient>;
   let interactionsUrl: string;
   const ids: Record<string, string> = {};
@@ -69,10 +74,8 @@ describe('the Slack bot against a local Slack Web API, with signed interactions'
     const grpcPort = await freePort();
     const slackPort = await freePort();
     interactionsUrl = `http://127.0.0.1:${slackPort}/slack/events`;
-    proc = await startServices([approvalsService], {
-      component: 'tracegate approvals slack test',
-      databaseUrl: await postgres.createDatabase(),
-      env: {
+    databaseUrl = await postgres.createDatabase();
+    environment = {
         TRACEGATE_APPROVALS_GRPC_PORT: String(grpcPort),
         TRACEGATE_APPROVALS_METRICS_PORT: String(await freePort()),
         TRACEGATE_BROKER_ADDRESS: broker.address,
@@ -84,8 +87,8 @@ describe('the Slack bot against a local Slack Web API, with signed interactions'
         TRACEGATE_SLACK_API_URL: slack.url,
         TRACEGATE_SLACK_CHANNELS: 'dba=C0DBA,*=C0REVIEWS',
         TRACEGATE_SLACK_USERS: 'U0ALICE=alice,U0DAVE=dave',
-      },
-    });
+    };
+    await start();
     gateway = grpcClient(SERVICE_PROTOS.approvals.files[0], 'tracegate.approvals.v1.ApprovalService', `127.0.0.1:${grpcPort}`, { metadata: { [INTERNAL_TOKEN_METADATA]: TOKEN } });
   });
 
@@ -194,5 +197,20 @@ describe('the Slack bot against a local Slack Web API, with signed interactions'
     assert.equal(toDave.args.text, "you requested this change; another member of 'dba' must approve it");
     assert.equal((await state(id)).state, ApprovalState.APPROVAL_STATE_PENDING);
     assert.ok(!JSON.stringify(slack.calls).includes(SIGNING_SECRET), 'the signing secret never reaches Slack');
+  });
+
+  it('posts after a restart a request it could not post before, and never posts a request twice', async () => {
+    slack.refusePostsTo.add('C0DBA');
+    const missed = await hold('ci-agent', { maskedCommand: 'UPDATE invoices SET amount = 3 WHERE id = 3' });
+    await pollUntil(() => slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks).includes(missed) && c.answer.ok === false), { description: 'the refused post' });
+    slack.refusePostsTo.clear();
+    await proc.stop();
+    await start();
+    await pollUntil(() => slack.callsOf('chat.postMessage').find((c) => JSON.stringify(c.args.blocks).includes(missed) && c.answer.ok === true), { description: 'the request posted at start' });
+    const postedIds = slack
+      .callsOf('chat.postMessage')
+      .filter((c) => c.answer.ok === true)
+      .map((c) => (c.args.blocks as { type: string; elements?: { value: string }[] }[]).find((b) => b.type === 'actions')?.elements?.[0]?.value);
+    assert.equal(new Set(postedIds).size, postedIds.length, `each request is posted once: ${postedIds.join(', ')}`);
   });
 });

@@ -2,7 +2,7 @@ import { App, LogLevel, type BlockAction, type ButtonAction, type Logger as Bolt
 import type { Subscription } from 'rxjs';
 import type { Logger } from '@tracegate/runtime';
 import type { SlackSettings } from '../approvals.config.js';
-import type { Reviewer } from '../domain/approval.js';
+import type { Approval, Reviewer } from '../domain/approval.js';
 import { ApprovalError } from '../errors.js';
 import type { VersionedApproval } from '../repositories/approval.repository.js';
 import type { ReviewerDirectory } from '../repositories/reviewer-directory.js';
@@ -85,6 +85,9 @@ export class SlackBot {
   async start(): Promise<void> {
     this.subscription = this.feed.all().subscribe((change) => this.reflect(change));
     await this.app.start();
+    // A request opened while Slack could not be reached (or just before a crash) has no message
+    // yet: reviewers in Slack would never hear of it.
+    for (const approval of await this.desk.list('pending')) this.enqueue(approval.id, () => this.postUnlessPosted(approval));
     this.logger.info({ mode: this.settings.mode, channels: Object.fromEntries(this.settings.channels) }, 'Slack bot started');
   }
 
@@ -94,11 +97,15 @@ export class SlackBot {
     await this.app.stop();
   }
 
-  /** Posts the message about a new request, or updates it; one request's calls run in order. */
-  private reflect(change: VersionedApproval): void {
-    const id = change.approval.id;
+  /** Posts the message about a new request, or updates it. */
+  private reflect({ approval, version }: VersionedApproval): void {
+    this.enqueue(approval.id, () => (version === 1 ? this.post(approval) : this.update(approval)));
+  }
+
+  /** One request's Slack calls run in order: its message is posted before it is updated. */
+  private enqueue(id: string, call: () => Promise<void>): void {
     const next = (this.queues.get(id) ?? Promise.resolve())
-      .then(() => (change.version === 1 ? this.post(change) : this.update(change)))
+      .then(call)
       .catch((error: unknown) => this.logger.error({ err: error, approval: id }, 'the Slack message about an approval request could not be sent'))
       .finally(() => {
         if (this.queues.get(id) === next) this.queues.delete(id);
@@ -106,7 +113,11 @@ export class SlackBot {
     this.queues.set(id, next);
   }
 
-  private async post({ approval }: VersionedApproval): Promise<void> {
+  private async postUnlessPosted(approval: Approval): Promise<void> {
+    if (!(await this.messages.find(approval.id))) await this.post(approval);
+  }
+
+  private async post(approval: Approval): Promise<void> {
     const channel = this.settings.channels.get(approval.reviewerGroup) ?? this.settings.channels.get('*');
     if (!channel) {
       if (!this.warnedGroups.has(approval.reviewerGroup)) {
@@ -120,9 +131,10 @@ export class SlackBot {
     await this.messages.save({ approvalId: approval.id, channel: posted.channel, ts: posted.ts });
   }
 
-  private async update({ approval }: VersionedApproval): Promise<void> {
+  private async update(approval: Approval): Promise<void> {
     const message = await this.messages.find(approval.id);
-    if (!message) return;
+    // Never posted (Slack was unreachable then): still worth asking while it is pending.
+    if (!message) return approval.status === 'pending' ? this.post(approval) : undefined;
     await this.app.client.chat.update({ channel: message.channel, ts: message.ts, ...approvalMessage(approval) });
   }
 

@@ -24,6 +24,8 @@ export interface SlackUser {
  */
 export class SlackWebApi {
   readonly calls: SlackCall[] = [];
+  /** Channels chat.postMessage answers `channel_not_found` for, as Slack does for one the bot cannot post in. */
+  readonly refusePostsTo = new Set<string>();
   private server: Server | undefined;
   private messageCount = 0;
   private viewCount = 0;
@@ -96,6 +98,7 @@ export class SlackWebApi {
       case 'auth.test':
         return { ok: true, url: 'https://tracegate-test.slack.com/', team: 'tracegate-test', user: 'tracegate', team_id: 'T0TRACE', user_id: 'U0BOT', bot_id: 'B0BOT', is_enterprise_install: false };
       case 'chat.postMessage': {
+        if (this.refusePostsTo.has(args.channel as string)) return { ok: false, error: 'channel_not_found' };
         const ts = `${Math.floor(Date.now() / 1000)}.${String(++this.messageCount).padStart(6, '0')}`;
         return { ok: true, channel: args.channel, ts, message: { type: 'message', subtype: 'bot_message', text: args.text, ts, bot_id: 'B0BOT', blocks: args.blocks } };
       }
