@@ -45,6 +45,11 @@ describe('audit traces: ingestion, ownership and reader grants over gRPC, on rea
   const events: CloudEvent[] = [];
   const clients: { close(): void }[] = [];
   let address: string;
+  let databaseUrl: string;
+  let environment: Record<string, string>;
+  const start = async () => {
+    proc = await startServices([auditService], { component: 'tracegate traces test', databaseUrl, env: environment });
+  };
 
   const traces = (metadata: Record<string, string> = { 'x-tracegate-internal-token': TOKEN }) => {
     const client = grpcClient<auditV1.TraceServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.TraceService', address, { metadata });
@@ -61,22 +66,19 @@ describe('audit traces: ingestion, ownership and reader grants over gRPC, on rea
 
   before(async () => {
     postgres = await startPostgres();
-    const databaseUrl = await postgres.createDatabase();
+    databaseUrl = await postgres.createDatabase();
     const grpcPort = await freePort();
     address = `127.0.0.1:${grpcPort}`;
-    proc = await startServices([auditService], {
-      component: 'tracegate traces test',
-      databaseUrl,
-      env: {
-        TRACEGATE_AUDIT_GRPC_PORT: String(grpcPort),
-        TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
-        TRACEGATE_INTERNAL_TOKEN: TOKEN,
-        TRACEGATE_TRACE_MAX_BYTES: String(MAX_BYTES),
-        // Nothing listens here: API-key calls find the broker down.
-        TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${await freePort()}`,
-        TRACEGATE_LOG_LEVEL: 'silent',
-      },
-    });
+    environment = {
+      TRACEGATE_AUDIT_GRPC_PORT: String(grpcPort),
+      TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
+      TRACEGATE_INTERNAL_TOKEN: TOKEN,
+      TRACEGATE_TRACE_MAX_BYTES: String(MAX_BYTES),
+      // Nothing listens here: API-key calls find the broker down.
+      TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${await freePort()}`,
+      TRACEGATE_LOG_LEVEL: 'silent',
+    };
+    await start();
     db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     subscription = await proc.eventLog.subscribe({
@@ -226,5 +228,29 @@ describe('audit traces: ingestion, ownership and reader grants over gRPC, on rea
       },
       { description: 'grant events on the audit topic' },
     );
+  });
+  it('rebuilds traces, links, grants and the readers\' chains from the log after the audit schema is dropped', async () => {
+    const sessionId = randomUUID();
+    const { id } = await forGateway(JSON.stringify(leakyTrace), undefined, { sessionId, target: 'billing' });
+    const rows = async () => ({
+      traces: (await db.query(`SELECT id, identity_id, identity_name, agent_name, model, confidence, tags, session_id, size_bytes, document, event_id, created_at FROM audit.traces ORDER BY id`)).rows,
+      links: (await db.query(`SELECT trace_id, session_id, target FROM audit.trace_links WHERE session_id = $1`, [sessionId])).rows,
+      grants: (await db.query(`SELECT * FROM audit.reader_grants ORDER BY id`)).rows,
+      chains: (await db.query(`SELECT * FROM audit.written_event_chains ORDER BY subject`)).rows,
+    });
+    const live = await rows();
+    assert.ok(live.traces.some((t: { id: string }) => t.id === id));
+    assert.ok(live.grants.length >= 3 && live.chains.length >= 2);
+
+    await proc.stop();
+    await db.query(`DROP SCHEMA audit CASCADE`);
+    await start();
+    await expectEventually(async () => assert.deepEqual(await rows(), live), { description: 'the projection rebuilt from tracegate.traces.v1 and tracegate.audit.v1', timeoutMs: 30_000 });
+
+    // The next event of a reader links to the last one on the log, not to a fresh chain.
+    const before = live.chains.find((c: { subject: string }) => c.subject === 'readers/auditor') as { sequence: string };
+    await grants().createReaderGrant({ reader: 'auditor', agent: 'billing-bot', target: '', from: undefined, until: undefined, expiresInSeconds: 60, reason: '' });
+    const after = (await db.query(`SELECT sequence::int AS sequence FROM audit.written_event_chains WHERE subject = 'readers/auditor'`)).rows[0] as { sequence: number };
+    assert.equal(after.sequence, Number(before.sequence) + 1);
   });
 });

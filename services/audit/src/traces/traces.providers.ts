@@ -10,7 +10,9 @@ import { BrokerIdentities } from './clients/broker-identities.js';
 import { EngineRedactor, TRACE_REDACTOR, type TraceRedactor } from './clients/trace-redactor.js';
 import { BROKER_IDENTITIES, TraceCallers } from './controllers/trace-callers.js';
 import { TraceController } from './controllers/trace.controller.js';
+import { TraceProjectionRepository } from './repositories/trace-projection.repository.js';
 import { TraceRepository } from './repositories/trace.repository.js';
+import { TraceProjector } from './services/trace-projector.js';
 import { TraceRegistry } from './services/trace-registry.js';
 
 const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
@@ -48,6 +50,8 @@ export const TRACE_PROVIDERS: Provider[] = [
   TraceCallers,
   TraceRepository,
   TraceRegistry,
+  TraceProjectionRepository,
+  TraceProjector,
   AuditEventWriter,
   ReaderGrantRepository,
   ReaderGrants,

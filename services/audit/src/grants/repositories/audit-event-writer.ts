@@ -27,12 +27,18 @@ const SOURCE = '/tracegate/audit';
 export class AuditEventWriter {
   constructor(@Inject(EVENT_LOG) private readonly eventLog: EventLog) {}
 
-  async write(manager: EntityManager, written: WrittenEvent): Promise<CloudEvent> {
+  /**
+   * `beforeAppend` runs once the event is sealed and before the log takes it: rows that carry the
+   * event id are written there, so the projection, which may see the event before this transaction
+   * commits, waits on them instead of racing them.
+   */
+  async write(manager: EntityManager, written: WrittenEvent, beforeAppend?: (event: CloudEvent) => Promise<void>): Promise<CloudEvent> {
     await manager.query(`INSERT INTO audit.written_event_chains (subject, sequence, hash) VALUES ($1, 0, '') ON CONFLICT (subject) DO NOTHING`, [written.subject]);
     const rows: { sequence: string; hash: string }[] = await manager.query(`SELECT sequence::text AS sequence, hash FROM audit.written_event_chains WHERE subject = $1 FOR UPDATE`, [written.subject]);
     const row = rows[0];
     const head: ChainHead = row && Number(row.sequence) > 0 ? { sequence: Number(row.sequence), hash: row.hash } : GENESIS;
     const event = sealEvent({ type: written.type, subject: written.subject, source: SOURCE, data: written.data, time: written.time }, head);
+    await beforeAppend?.(event);
     try {
       await this.eventLog.append([{ topic: written.topic, key: written.key, event }]);
     } catch (error) {

@@ -56,32 +56,30 @@ export class TraceRegistry {
     const stored: auditV1.Trace = { ...masked, id, createdAt: timestampOf(now), identityId: owner.id, identityName: owner.name, sessionId: owner.sessionId, sizeBytes };
     const document = auditV1.Trace.toJSON(stored) as Record<string, unknown>;
     await this.traces.transaction(async (manager) => {
-      // The event carries the masked trace only; it is acknowledged before the row commits, so a
-      // trace the log did not take is not stored either.
-      const event = await this.events.write(manager, {
-        topic: TOPICS.traces.name,
-        type: 'dev.tracegate.trace.submitted.v1',
-        subject: id,
-        key: id,
-        data: { trace: document, target: owner.target },
-        time: now,
-      });
-      const row: TraceEntity = {
-        id,
-        identityId: owner.id,
-        identityName: owner.name,
-        agentName: stored.agent?.name || owner.name,
-        model: stored.agent?.model ?? '',
-        confidence: stored.confidence,
-        tags: [...stored.tags],
-        sessionId: owner.sessionId,
-        sizeBytes,
-        document,
-        eventId: event.id,
-        createdAt: now,
-      };
-      await this.traces.insert(manager, row);
-      if (owner.sessionId !== '' && owner.target !== '') await this.traces.link({ traceId: id, sessionId: owner.sessionId, target: owner.target, at: now }, manager);
+      // The event carries the masked trace only. The row is written first and the log acknowledges
+      // the event before the transaction commits: a trace the log did not take is not stored.
+      await this.events.write(
+        manager,
+        { topic: TOPICS.traces.name, type: 'dev.tracegate.trace.submitted.v1', subject: id, key: id, data: { trace: document, target: owner.target }, time: now },
+        async (event) => {
+          const row: TraceEntity = {
+            id,
+            identityId: owner.id,
+            identityName: owner.name,
+            agentName: stored.agent?.name || owner.name,
+            model: stored.agent?.model ?? '',
+            confidence: stored.confidence,
+            tags: [...stored.tags],
+            sessionId: owner.sessionId,
+            sizeBytes,
+            document,
+            eventId: event.id,
+            createdAt: now,
+          };
+          await this.traces.insert(manager, row);
+          if (owner.sessionId !== '' && owner.target !== '') await this.traces.link({ traceId: id, sessionId: owner.sessionId, target: owner.target, at: now }, manager);
+        },
+      );
     });
     return { id, features: featuresOf(stored) };
   }
