@@ -252,71 +252,88 @@ export class PostgresEventLog implements EventLog {
           updated_at     timestamptz NOT NULL DEFAULT now(),
           PRIMARY KEY (consumer_group, topic)
         )`);
+      // One group of appends in one round trip: the lock, the insert, the answer for ids already
+      // recorded and the notification, in the function's (implicit) transaction. Five round trips
+      // to the server per append were the larger part of a strictly durable statement's wait.
+      await client.query(`
+        CREATE OR REPLACE FUNCTION ${schema}.append_events(batch jsonb, lock_key bigint, channel text, notify_limit int)
+        RETURNS TABLE (appended_id text, appended_position text, appended_topic text, appended_key text, appended_hash text) LANGUAGE plpgsql AS $fn$
+        DECLARE
+          appended int;
+          topics text;
+        BEGIN
+          -- Positions become visible in commit order only if appenders take turns (see write()).
+          PERFORM pg_advisory_xact_lock(lock_key);
+          RETURN QUERY
+            WITH inserted AS (
+              INSERT INTO ${events} AS e (topic, key, event_id, event)
+              SELECT r->>'topic', r->>'key', r->>'id', r->'event'
+                FROM jsonb_array_elements(batch) WITH ORDINALITY AS input(r, ord)
+               ORDER BY ord
+              ON CONFLICT ON CONSTRAINT events_event_id_key DO NOTHING
+              RETURNING e.event_id, e.position, e.topic, e.key, e.event->>'hash' AS hash
+            )
+            SELECT i.event_id, i.position::text, i.topic, i.key, i.hash FROM inserted i;
+          GET DIAGNOSTICS appended = ROW_COUNT;
+          IF appended > 0 THEN
+            SELECT string_agg(DISTINCT r->>'topic', E'\n') INTO topics FROM jsonb_array_elements(batch) AS input(r);
+            PERFORM pg_notify(channel, CASE WHEN length(topics) < notify_limit THEN topics ELSE '' END);
+          END IF;
+          IF appended < jsonb_array_length(batch) THEN
+            -- A replayed event id (a producer retrying after a lost acknowledgement) is not
+            -- recorded twice: it is answered with the position it already has.
+            RETURN QUERY
+              SELECT s.event_id, s.position::text, s.topic, s.key, s.event->>'hash'
+                FROM ${events} s
+               WHERE s.event_id IN (SELECT r->>'id' FROM jsonb_array_elements(batch) AS input(r));
+          END IF;
+        END
+        $fn$`);
     });
   }
 
-  /** One group of concurrent appends: one transaction. */
+  /** One group of concurrent appends: one transaction, in one round trip (append_events). */
   private async write(records: LogRecord[]): Promise<AppendOutcome[]> {
-    let phase: 'before-commit' | 'commit' = 'before-commit';
-    let client: pg.PoolClient | undefined;
+    // Positions come from a sequence when a row is inserted but become visible when its
+    // transaction commits. Were two appending transactions to overlap, the one holding position
+    // 11 could commit before the one holding 10; a consumer reading `position > last` would see
+    // 11, commit its offset there, and never see 10. append_events takes an advisory lock before
+    // inserting, so appending transactions take turns and positions are handed out in commit
+    // order; the lock is released only after the commit is visible. Group commit keeps the cost to
+    // one lock per group of appends. The notification is delivered at commit, so a woken consumer
+    // finds the rows; never if the transaction aborts.
+    const payload = JSON.stringify(records.map((r) => ({ topic: r.topic, key: r.key, id: r.event.id, event: r.event })));
+    let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
-      client.on('error', ignoreCheckedOutClientError);
-      await client.query('BEGIN');
-      // Positions come from a sequence when a row is inserted but become visible when its
-      // transaction commits. Were two appending transactions to overlap, the one holding position
-      // 11 could commit before the one holding 10; a consumer reading `position > last` would see
-      // 11, commit its offset there, and never see 10. Taking this lock before inserting makes
-      // appending transactions take turns, so positions are handed out in commit order. The lock
-      // is released only after the commit is visible, so the next writer's positions are larger
-      // and appear later. Group commit keeps the cost to one lock per group of appends.
-      await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [advisoryLockKey(`${this.schema}:append`)]);
-      const payload = JSON.stringify(records.map((r) => ({ topic: r.topic, key: r.key, id: r.event.id, event: r.event })));
-      // A replayed event id (a producer retrying after a lost acknowledgement) is not inserted
-      // again: it is answered below with the position it already has.
-      const inserted = await client.query<StoredRow>(
-        `INSERT INTO ${this.sql.events} (topic, key, event_id, event)
-         SELECT r->>'topic', r->>'key', r->>'id', r->'event'
-           FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS input(r, ord)
-          ORDER BY ord
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING event_id, position::text AS position, topic, key, event->>'hash' AS hash`,
-        [payload],
-      );
-      const stored = new Map(inserted.rows.map((row) => [row.event_id, row]));
-      const earlier = [...new Set(records.map((r) => r.event.id).filter((id) => !stored.has(id)))];
-      if (earlier.length > 0) {
-        const found = await client.query<StoredRow>(
-          `SELECT event_id, position::text AS position, topic, key, event->>'hash' AS hash
-             FROM ${this.sql.events} WHERE event_id = ANY($1::text[])`,
-          [earlier],
-        );
-        for (const row of found.rows) stored.set(row.event_id, row);
-      }
-      if (inserted.rows.length > 0) {
-        const topics = [...new Set(inserted.rows.map((row) => row.topic))].join('\n');
-        // Delivered at commit, so a woken consumer finds the rows; never if the transaction aborts.
-        await client.query('SELECT pg_notify($1, $2)', [this.channel, topics.length < NOTIFY_PAYLOAD_LIMIT ? topics : '']);
-      }
-      phase = 'commit';
-      await client.query('COMMIT');
+    } catch (error) {
+      throw new EventLogError(EventLogErrorCode.Unavailable, `${failedToAppend(records)}; ${notRecorded(records)}: ${describe(error)}`, { cause: error });
+    }
+    client.on('error', ignoreCheckedOutClientError);
+    let result: pg.QueryResult<StoredRow>;
+    try {
+      result = await client.query<StoredRow>(`SELECT appended_id AS event_id, appended_position AS position, appended_topic AS topic, appended_key AS key, appended_hash AS hash FROM ${quotedSchema(this.schema)}.append_events($1::jsonb, $2::bigint, $3, $4)`, [
+        payload,
+        advisoryLockKey(`${this.schema}:append`),
+        this.channel,
+        NOTIFY_PAYLOAD_LIMIT,
+      ]);
       client.off('error', ignoreCheckedOutClientError);
       client.release();
-      client = undefined;
-      return records.map((record) => outcomeFor(record, stored.get(record.event.id)));
     } catch (error) {
-      if (client) {
-        // The connection may be broken or mid-transaction: never hand it back to the pool.
-        client.release(error instanceof Error ? error : true);
-      }
-      const outcome =
-        phase === 'commit'
-          ? `it is not known whether PostgreSQL recorded them: the commit did not complete (${describe(error)}). Appending the same events again is safe: an event id already in the log is not recorded twice`
-          : `${notRecorded(records)}: ${describe(error)}`;
+      // The connection may be broken: never hand it back to the pool.
+      client.release(error instanceof Error ? error : true);
+      // One statement in autocommit: an error from the server means it rolled back; a lost answer
+      // leaves unknown whether it committed.
+      const outcome = isServerError(error)
+        ? `${notRecorded(records)}: ${describe(error)}`
+        : `it is not known whether PostgreSQL recorded them: the connection was lost before it answered (${describe(error)}). Appending the same events again is safe: an event id already in the log is not recorded twice`;
       throw new EventLogError(EventLogErrorCode.Unavailable, `${failedToAppend(records)}; ${outcome}`, {
         cause: error,
       });
     }
+    const stored = new Map(result.rows.map((row) => [row.event_id, row]));
+    return records.map((record) => outcomeFor(record, stored.get(record.event.id)));
   }
 
   private async transaction(work: (client: pg.PoolClient) => Promise<void>): Promise<void> {
@@ -613,4 +630,10 @@ function describe(error: unknown): string {
 
 function quoteIdentifier(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** An ErrorResponse from the server for the statement itself (it rolled back), not a lost connection. */
+function isServerError(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return error instanceof Error && 'severity' in error && typeof code === 'string' && !/^(08|57P)/.test(code);
 }
