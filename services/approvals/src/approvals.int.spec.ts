@@ -190,6 +190,25 @@ describe('approvals over gRPC with a real PostgreSQL and a real broker', () => {
     });
   });
 
+  it('serialises verdicts that arrive together: two at once meet a quorum of two, and of two at once on a quorum of one the second finds it final', async () => {
+    const { request: two } = await ask({ quorum: 2 });
+    const approve = (name: string, id: string) => reviewers[name]!.client.decide({ id, reviewerId: '', verdict: Verdict.VERDICT_APPROVE, reason: '' });
+    await Promise.all([approve('alice', two!.id), approve('bob', two!.id)]);
+    const { request: both } = await gateway.get({ id: two!.id });
+    assert.equal(both!.state, ApprovalState.APPROVAL_STATE_APPROVED);
+    assert.deepEqual([...both!.approvers].sort(), ['alice', 'bob']);
+
+    const { request: one } = await ask();
+    const outcomes = await Promise.allSettled([approve('alice', one!.id), approve('bob', one!.id)]);
+    assert.deepEqual(outcomes.map((o) => o.status).sort(), ['fulfilled', 'rejected']);
+    const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+    assert.equal((refused.reason as ServiceError).code, GrpcStatus.FAILED_PRECONDITION);
+    await expectEventually(() => {
+      for (const id of [two!.id, one!.id]) assert.deepEqual(verifyChain(events.filter((e) => e.subject === id)), []);
+      assert.equal(events.filter((e) => e.subject === one!.id && e.type === 'dev.tracegate.approval.approved.v1').length, 1);
+    });
+  });
+
   it('denies with the reviewer’s reason (a reason is required), and a service may decide naming the reviewer', async () => {
     const { request } = await ask();
     const id = request!.id;
