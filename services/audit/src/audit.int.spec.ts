@@ -283,6 +283,37 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     });
   });
 
+  it('rebuilds into a fresh schema over gRPC, streaming progress, and switches over to a projection equal to the live one', async () => {
+    const live = await projectionRows(db);
+    const copies = (await db.query(`SELECT event_id, event FROM audit.session_events ORDER BY event_id`)).rows;
+    const [{ generation: before }] = (await db.query<{ generation: string }>(`SELECT generation::text AS generation FROM audit.projection WHERE name = 'sessions'`)).rows as [{ generation: string }];
+    const client = audit();
+    const progress: auditV1.RebuildProjectionResponse[] = [];
+    for await (const message of client.stream<auditV1.RebuildProjectionResponse>('rebuildProjection', {}) as AsyncIterable<auditV1.RebuildProjectionResponse>) progress.push(message);
+    const last = progress.at(-1)!;
+    assert.equal(last.done, true);
+    assert.equal(last.phase, 'done');
+    assert.equal(last.sessions, live.sessions.length);
+    assert.ok(last.eventsProjected >= eventCount, `${last.eventsProjected} events replayed`);
+    assert.deepEqual([...new Set(progress.map((p) => p.phase))], ['replaying', 'switching', 'done']);
+    assert.notEqual(last.generation, before);
+    const [{ generation: after }] = (await db.query<{ generation: string }>(`SELECT generation::text AS generation FROM audit.projection WHERE name = 'sessions'`)).rows as [{ generation: string }];
+    assert.equal(after, last.generation);
+    assert.deepEqual(await projectionRows(db), live);
+    assert.deepEqual((await db.query(`SELECT event_id, event FROM audit.session_events ORDER BY event_id`)).rows, copies);
+    const { rows: schemas } = await db.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'audit_rebuild'`);
+    assert.equal(schemas.length, 0, 'the fresh schema was moved in and dropped');
+    const { rows: indexes } = await db.query<{ indexname: string }>(`SELECT indexname FROM pg_indexes WHERE schemaname = 'audit' AND tablename = 'sessions' ORDER BY indexname`);
+    assert.deepEqual(indexes.map((i) => i.indexname), ['sessions_identity_id_idx', 'sessions_identity_name_idx', 'sessions_pkey', 'sessions_started_idx', 'sessions_target_idx'], 'the migrations\' index names are kept');
+    // The live projector follows the new generation's group from where the rebuild stopped.
+    const late = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:30:00Z')).started({ identityName: 'carol', target: 'billing' }).ended();
+    await proc!.eventLog.append(late.records());
+    await expectEventually(async () => {
+      const { sessions } = await audit().listSessions({ target: '', identityId: '', identityName: 'carol', limit: 0 });
+      assert.deepEqual(sessions.map((s) => s.id), [late.sessionId]);
+    });
+  });
+
   describe('integrity: verification names exactly what was changed', () => {
     const appendAndProject = async (script: GatewaySessionScript) => {
       await proc!.eventLog.append(script.records());

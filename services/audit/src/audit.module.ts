@@ -14,6 +14,8 @@ import { SessionEvidenceRepository } from './repositories/session-evidence.repos
 import { CheckpointSigner } from './services/checkpoint-signer.js';
 import { SessionReplayer } from './services/session-replayer.js';
 import { SessionVerifier } from './services/session-verifier.js';
+import { ProjectionRebuilder } from './services/projection-rebuilder.js';
+import { ProjectionRebuildRepository } from './repositories/projection-rebuild.repository.js';
 import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
 
 /**
@@ -68,6 +70,8 @@ export class AuditModule {
         CheckpointSigner,
         SessionReplayer,
         SessionVerifier,
+        ProjectionRebuildRepository,
+        ProjectionRebuilder,
         ...TRACE_PROVIDERS,
       ],
     };

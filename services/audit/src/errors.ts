@@ -13,6 +13,8 @@ export enum AuditErrorCode {
   TooLarge = 'TOO_LARGE',
   /** A service this call needs (broker, masking, the event log) did not answer; nothing was changed. */
   Unavailable = 'UNAVAILABLE',
+  /** The call conflicts with one in progress (a second projection rebuild). */
+  Conflict = 'CONFLICT',
 }
 
 /**
@@ -64,6 +66,8 @@ export function grpcStatusOf(code: AuditErrorCode): GrpcStatus {
       return GrpcStatus.RESOURCE_EXHAUSTED;
     case AuditErrorCode.Unavailable:
       return GrpcStatus.UNAVAILABLE;
+    case AuditErrorCode.Conflict:
+      return GrpcStatus.FAILED_PRECONDITION;
     default:
       return assertUnreachable(code);
   }

@@ -14,6 +14,7 @@ describe('audit errors', () => {
       [AuditErrorCode.PermissionDenied]: GrpcStatus.PERMISSION_DENIED,
       [AuditErrorCode.TooLarge]: GrpcStatus.RESOURCE_EXHAUSTED,
       [AuditErrorCode.Unavailable]: GrpcStatus.UNAVAILABLE,
+      [AuditErrorCode.Conflict]: GrpcStatus.FAILED_PRECONDITION,
     };
     for (const code of Object.values(AuditErrorCode)) assert.equal(grpcStatusOf(code), expected[code], code);
   });

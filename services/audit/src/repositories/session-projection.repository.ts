@@ -3,7 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import type { CloudEvent } from '@tracegate/events';
 import { sessionEventOf, type SessionEvent } from '../domain/session-events.js';
 import { evolve, type SessionRecord, type StatementRecord } from '../domain/session-projection.js';
-import { AUDIT_DATA_SOURCE } from './audit-database.js';
+import { AUDIT_DATA_SOURCE, AUDIT_SCHEMA } from './audit-database.js';
 
 export type ApplyOutcome = 'applied' | 'duplicate';
 export type ProjectOutcome = ApplyOutcome | 'skipped';
@@ -40,7 +40,17 @@ const STATEMENT_COLUMNS = `session_id, statement_id, sequence, text, fingerprint
  */
 @Injectable()
 export class SessionProjectionRepository {
+  /** The schema written: `audit`, or the fresh schema a rebuild fills before the switch. */
+  private schema = AUDIT_SCHEMA;
+
   constructor(@Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource) {}
+
+  /** The same projection written into another schema (holding tables of the same shape). */
+  inSchema(schema: string): SessionProjectionRepository {
+    const other = new SessionProjectionRepository(this.db);
+    other.schema = schema;
+    return other;
+  }
 
   applyBatch(batch: readonly LoggedEvent[]): Promise<BatchOutcome> {
     return this.db.transaction(async (manager) => {
@@ -51,10 +61,10 @@ export class SessionProjectionRepository {
       const claimed: { event_id: string }[] = await manager.query(
         `WITH input AS (SELECT b->'e' AS e, b->>'p' AS p FROM jsonb_array_elements($1::jsonb) AS b),
               claimed AS (
-                INSERT INTO audit.processed_events (event_id, type)
+                INSERT INTO ${this.schema}.processed_events (event_id, type)
                 SELECT e->>'id', e->>'type' FROM input
                 ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-         INSERT INTO audit.session_events (event_id, session_id, sequence, type, time, hash, position, event)
+         INSERT INTO ${this.schema}.session_events (event_id, session_id, sequence, type, time, hash, position, event)
          SELECT e->>'id', e->>'subject', (e->>'sequence')::bigint, e->>'type', (e->>'time')::timestamptz, e->>'hash', p, e
            FROM input JOIN claimed ON claimed.event_id = input.e->>'id'
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
@@ -126,7 +136,7 @@ export class SessionProjectionRepository {
     // Locked (in a stable order, so two batches never wait on each other in a cycle): two
     // deliveries touching one session (a consumer group rebalancing) apply one after the other.
     const sessionRows: Record<string, unknown>[] = await manager.query(
-      `SELECT ${SESSION_COLUMNS} FROM audit.sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
+      `SELECT ${SESSION_COLUMNS} FROM ${this.schema}.sessions WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`,
       [sessionIds],
     );
     const pairs = new Map<string, [string, string]>();
@@ -135,7 +145,7 @@ export class SessionProjectionRepository {
       pairs.size === 0
         ? []
         : await manager.query(
-            `SELECT ${STATEMENT_COLUMNS.replace(/(\w+)/g, 's.$1')} FROM audit.statements s
+            `SELECT ${STATEMENT_COLUMNS.replace(/(\w+)/g, 's.$1')} FROM ${this.schema}.statements s
                JOIN unnest($1::text[], $2::text[]) AS k(session_id, statement_id) USING (session_id, statement_id)`,
             [[...pairs.values()].map((p) => p[0]), [...pairs.values()].map((p) => p[1])],
           );
@@ -147,7 +157,7 @@ export class SessionProjectionRepository {
   private async writeSessions(manager: EntityManager, sessions: readonly SessionRecord[]): Promise<void> {
     if (sessions.length === 0) return;
     await manager.query(
-      `INSERT INTO audit.sessions (${SESSION_COLUMNS})
+      `INSERT INTO ${this.schema}.sessions (${SESSION_COLUMNS})
        SELECT id, identity_id, identity_name, identity_kind, identity_groups, target, client_address, application_name, protocol,
               credential_lease_id, started_at, ended_at, end_reason, statement_count, last_sequence
          FROM jsonb_to_recordset($1::jsonb) AS r(id text, identity_id text, identity_name text, identity_kind text, identity_groups text[],
@@ -181,7 +191,7 @@ export class SessionProjectionRepository {
   private async writeStatements(manager: EntityManager, statements: readonly StatementRecord[]): Promise<void> {
     if (statements.length === 0) return;
     await manager.query(
-      `INSERT INTO audit.statements (${STATEMENT_COLUMNS})
+      `INSERT INTO ${this.schema}.statements (${STATEMENT_COLUMNS})
        SELECT ${STATEMENT_COLUMNS}
          FROM jsonb_to_recordset($1::jsonb) AS r(session_id text, statement_id text, sequence integer, text text, fingerprint text, protocol text,
               in_multi_statement boolean, parameter_count integer, effect text, rule text, reason text, policy_version text, masking_profile text,

@@ -126,6 +126,22 @@ export interface VerifySessionRequest {
   id: string;
 }
 
+export interface RebuildProjectionRequest {
+}
+
+export interface RebuildProjectionResponse {
+  /** replaying, switching or done. */
+  phase: string;
+  /** Events applied to the fresh schema so far. */
+  eventsProjected: number;
+  /** Events the fresh schema still has to apply (the rebuild's consumer lag), as last read. */
+  eventsLeft: number;
+  done: boolean;
+  /** The generation the reads use once done. */
+  generation: string;
+  sessions: number;
+}
+
 export interface VerifySessionResponse {
   intact: boolean;
   eventsChecked: number;
@@ -691,6 +707,61 @@ export const VerifySessionRequest: MessageFns<VerifySessionRequest> = {
     const obj: any = {};
     if (message.id !== "") {
       obj.id = message.id;
+    }
+    return obj;
+  },
+};
+
+export const RebuildProjectionRequest: MessageFns<RebuildProjectionRequest> = {
+  fromJSON(_: any): RebuildProjectionRequest {
+    return {};
+  },
+
+  toJSON(_: RebuildProjectionRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+export const RebuildProjectionResponse: MessageFns<RebuildProjectionResponse> = {
+  fromJSON(object: any): RebuildProjectionResponse {
+    return {
+      phase: isSet(object.phase) ? globalThis.String(object.phase) : "",
+      eventsProjected: isSet(object.eventsProjected)
+        ? globalThis.Number(object.eventsProjected)
+        : isSet(object.events_projected)
+        ? globalThis.Number(object.events_projected)
+        : 0,
+      eventsLeft: isSet(object.eventsLeft)
+        ? globalThis.Number(object.eventsLeft)
+        : isSet(object.events_left)
+        ? globalThis.Number(object.events_left)
+        : 0,
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+      generation: isSet(object.generation) ? globalThis.String(object.generation) : "",
+      sessions: isSet(object.sessions) ? globalThis.Number(object.sessions) : 0,
+    };
+  },
+
+  toJSON(message: RebuildProjectionResponse): unknown {
+    const obj: any = {};
+    if (message.phase !== "") {
+      obj.phase = message.phase;
+    }
+    if (message.eventsProjected !== 0) {
+      obj.eventsProjected = Math.round(message.eventsProjected);
+    }
+    if (message.eventsLeft !== 0) {
+      obj.eventsLeft = Math.round(message.eventsLeft);
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    if (message.generation !== "") {
+      obj.generation = message.generation;
+    }
+    if (message.sessions !== 0) {
+      obj.sessions = Math.round(message.sessions);
     }
     return obj;
   },
@@ -1275,9 +1346,27 @@ export interface AuditServiceClient {
 
   getSession(request: GetSessionRequest, metadata?: Metadata): Observable<GetSessionResponse>;
 
+  /**
+   * The session's statements in order, each with its decision and outcome; with real_time, paced
+   * as they were recorded (each pause at most 10 s). NOT_FOUND for an unknown id.
+   */
+
   replaySession(request: ReplaySessionRequest, metadata?: Metadata): Observable<ReplaySessionResponse>;
 
+  /**
+   * Checks the session's hash chain and sequence on the log, the log against what the projection
+   * received, the projected rows against the events, and the signed checkpoints over it.
+   */
+
   verifySession(request: VerifySessionRequest, metadata?: Metadata): Observable<VerifySessionResponse>;
+
+  /**
+   * Replays tracegate.sessions.v1 from the beginning into a fresh schema while the live projection
+   * keeps serving, then switches the reads over to it. Streams progress; the last message has
+   * done = true. FAILED_PRECONDITION while another rebuild runs.
+   */
+
+  rebuildProjection(request: RebuildProjectionRequest, metadata?: Metadata): Observable<RebuildProjectionResponse>;
 }
 
 /**
@@ -1301,17 +1390,35 @@ export interface AuditServiceController {
     metadata?: Metadata,
   ): Promise<GetSessionResponse> | Observable<GetSessionResponse> | GetSessionResponse;
 
+  /**
+   * The session's statements in order, each with its decision and outcome; with real_time, paced
+   * as they were recorded (each pause at most 10 s). NOT_FOUND for an unknown id.
+   */
+
   replaySession(request: ReplaySessionRequest, metadata?: Metadata): Observable<ReplaySessionResponse>;
+
+  /**
+   * Checks the session's hash chain and sequence on the log, the log against what the projection
+   * received, the projected rows against the events, and the signed checkpoints over it.
+   */
 
   verifySession(
     request: VerifySessionRequest,
     metadata?: Metadata,
   ): Promise<VerifySessionResponse> | Observable<VerifySessionResponse> | VerifySessionResponse;
+
+  /**
+   * Replays tracegate.sessions.v1 from the beginning into a fresh schema while the live projection
+   * keeps serving, then switches the reads over to it. Streams progress; the last message has
+   * done = true. FAILED_PRECONDITION while another rebuild runs.
+   */
+
+  rebuildProjection(request: RebuildProjectionRequest, metadata?: Metadata): Observable<RebuildProjectionResponse>;
 }
 
 export function AuditServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["listSessions", "getSession", "replaySession", "verifySession"];
+    const grpcMethods: string[] = ["listSessions", "getSession", "replaySession", "verifySession", "rebuildProjection"];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("AuditService", method)(constructor.prototype[method], method, descriptor);
