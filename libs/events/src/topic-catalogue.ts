@@ -59,7 +59,7 @@ export const TOPICS = {
   },
   audit: {
     name: 'tracegate.audit.v1',
-    key: 'reader identity or checkpoint id',
+    key: 'reader name, or `session-checkpoints`',
     aggregates: ['auditaccess', 'checkpoint'],
     partitions: 1,
     retentionMs: -1,
