@@ -45,12 +45,54 @@ interface Detector {
   readonly pattern: RegExp;
   /** The capture group that holds the secret (1 for "password in a URL"); 0 = the whole match. */
   readonly group?: number;
-  /** Cheap test on the whole text: false means the pattern cannot match, so it is not run. */
-  readonly mayOccur: (text: string) => boolean;
+  /** Cheap test on the text's traits: false means the pattern cannot match, so it is not run. */
+  readonly mayOccur: (text: string, traits: TextTraits) => boolean;
   readonly validate?: (value: string) => boolean;
 }
 
-const hasDigit = (text: string): boolean => /\d/.test(text);
+/**
+ * Character counts taken in one pass over a text: most values (names, notes, statuses) cannot
+ * hold most formats, and these counts say so without running their patterns.
+ */
+export interface TextTraits {
+  digits: number;
+  upper: number;
+  at: number;
+  colons: number;
+  dots: number;
+  equals: number;
+  underscores: number;
+  /** The longest run of characters a token (base64, url-safe) is made of. */
+  longestToken: number;
+}
+
+export function traitsOf(text: string): TextTraits {
+  const t: TextTraits = { digits: 0, upper: 0, at: 0, colons: 0, dots: 0, equals: 0, underscores: 0, longestToken: 0 };
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    let token = true;
+    if (c >= 48 && c <= 57) t.digits++;
+    else if (c >= 65 && c <= 90) t.upper++;
+    else if (c >= 97 && c <= 122) {
+      // lower case: a token character, nothing to count
+    } else if (c === 95) t.underscores++;
+    else if (c === 43 || c === 47 || c === 45) {
+      // + / -: token characters
+    } else {
+      token = false;
+      if (c === 64) t.at++;
+      else if (c === 58) t.colons++;
+      else if (c === 46) t.dots++;
+      else if (c === 61) t.equals++;
+    }
+    if (token) {
+      run++;
+      if (run > t.longestToken) t.longestToken = run;
+    } else run = 0;
+  }
+  return t;
+}
 
 // ---- validators -------------------------------------------------------------------------------
 
@@ -192,88 +234,88 @@ const DETECTORS: readonly Detector[] = [
     name: 'private-key',
     // An unterminated block (a truncated key) is a secret too: it runs to the end of the text.
     pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
-    mayOccur: (t) => t.includes('PRIVATE KEY'),
+    mayOccur: (t, x) => x.upper >= 10 && t.includes('PRIVATE KEY'),
   },
   {
     name: 'jwt',
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g,
-    mayOccur: (t) => t.includes('eyJ'),
+    mayOccur: (t, x) => x.dots >= 2 && t.includes('eyJ'),
     validate: jwtValid,
   },
   {
     name: 'credential-in-url',
-    // scheme://user:PASSWORD@host, and password=… / pwd=… in key-value connection strings.
-    pattern: /(?:\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@|\b(?:password|passwd|pwd|pgpassword|secret|api[_-]?key|access[_-]?token)\s*[=:]\s*(?!\s)("[^"]*"|'[^']*'|[^\s;&,'"]+))/dgi,
+    // scheme://user:PASSWORD@host, and password=… / pwd=… in key-value connection strings, "password": "…" in JSON.
+    pattern: /(?:\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@|\b(?:password|passwd|pwd|pgpassword|secret|api[_-]?key|access[_-]?token)["']?\s*[=:]\s*(?!\s)("[^"]*"|'[^']*'|[^\s;&,'"]+))/dgi,
     group: -1,
-    mayOccur: (t) => t.includes('@') || t.includes('=') || t.includes(':'),
+    mayOccur: (_t, x) => x.at > 0 || x.equals > 0 || x.colons > 0,
   },
   {
     name: 'aws-access-key',
     pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g,
-    mayOccur: (t) => /A[KSGIRNBC][A-Z]A/.test(t),
+    mayOccur: (t, x) => x.upper >= 4 && x.upper + x.digits >= 20 && /A[KSGIRNBC][A-Z]A/.test(t),
   },
   {
     name: 'github-token',
     pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])/g,
-    mayOccur: (t) => t.includes('gh') || t.includes('github_pat_'),
+    mayOccur: (t, x) => x.underscores > 0 && (t.includes('gh') || t.includes('github_pat_')),
   },
   {
     name: 'slack-token',
     pattern: /(?<![A-Za-z0-9-])(?:xox[abposre]-\d+-[A-Za-z0-9-]{10,}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]+|https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]{16,})/g,
-    mayOccur: (t) => t.includes('xox') || t.includes('xapp-') || t.includes('hooks.slack.com'),
+    mayOccur: (t, x) => x.longestToken >= 10 && (t.includes('xox') || t.includes('xapp-') || t.includes('hooks.slack.com')),
   },
   {
     name: 'saas-token',
     // Stripe, Google API, OpenAI, Anthropic, npm, PyPI, GitLab, SendGrid, Twilio.
     pattern: /(?<![A-Za-z0-9_-])(?:[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}|npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|glpat-[A-Za-z0-9_-]{20}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|SK[0-9a-f]{32})(?![A-Za-z0-9_-])/g,
-    mayOccur: (t) => /k_|AIza|sk-|npm_|pypi-|glpat-|SG\.|SK/.test(t),
+    mayOccur: (t, x) => x.longestToken >= 20 && /k_|AIza|sk-|npm_|pypi-|glpat-|SG\.|SK/.test(t),
   },
   {
     name: 'email',
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
-    mayOccur: (t) => t.includes('@'),
+    mayOccur: (_t, x) => x.at > 0 && x.dots > 0,
     validate: (v) => !v.includes('..'),
   },
   {
     name: 'iban',
     pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
-    mayOccur: hasDigit,
+    mayOccur: (_t, x) => x.digits >= 2 && x.upper >= 2,
     validate: ibanValid,
   },
   {
     name: 'payment-card',
     pattern: /(?<![\d-])\d{4}(?:[ -]?\d{2,6}){2,4}(?![\d-])/g,
-    mayOccur: hasDigit,
+    mayOccur: (_t, x) => x.digits >= 12,
     validate: paymentCardValid,
   },
   {
     name: 'us-ssn',
     pattern: /(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])/g,
-    mayOccur: hasDigit,
+    mayOccur: (_t, x) => x.digits >= 9,
     validate: ssnValid,
   },
   {
     name: 'phone',
     pattern: /(?<![\w+.-])(?:\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}|1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4})(?![\w.-]*\d)(?![\w-])/g,
-    mayOccur: hasDigit,
+    mayOccur: (_t, x) => x.digits >= 7,
     validate: phoneValid,
   },
   {
     name: 'ipv4',
     pattern: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d]|\.\d)/g,
-    mayOccur: (t) => t.includes('.'),
+    mayOccur: (_t, x) => x.dots >= 3 && x.digits >= 4,
     validate: ipv4Valid,
   },
   {
     name: 'ipv6',
     pattern: /(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\.\d)/g,
-    mayOccur: (t) => t.includes(':'),
+    mayOccur: (_t, x) => x.colons >= 2,
     validate: ipv6Valid,
   },
   {
     name: 'high-entropy-secret',
     pattern: /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,512}={0,2}(?![A-Za-z0-9+/=_-])/g,
-    mayOccur: (t) => t.length >= 20,
+    mayOccur: (_t, x) => x.longestToken >= 20 && x.digits > 0 && x.upper > 0,
     validate: highEntropyValid,
   },
 ];
@@ -302,8 +344,9 @@ export class DetectorSet {
   /** Findings in `text` (ASCII-folded already), sorted by start. */
   scan(text: string): Finding[] {
     let findings: Finding[] | undefined;
+    const traits = traitsOf(text);
     for (const detector of this.detectors) {
-      if (!detector.mayOccur(text)) continue;
+      if (!detector.mayOccur(text, traits)) continue;
       detector.pattern.lastIndex = 0;
       for (let m = detector.pattern.exec(text); m !== null; m = detector.pattern.exec(text)) {
         let start = m.index;

@@ -69,7 +69,7 @@ const CORPUS: Record<DetectorName, { positives: string[]; negatives: string[] }>
     negatives: ['sk_live_short', 'AIza-too-short', 'npm_install', 'glpat-short'],
   },
   'credential-in-url': {
-    positives: ['postgres://app:s3cr3t-P4ss@db.internal:5432/billing', 'https://deploy:hunter2@example.com/repo.git', "host=db user=app password='p@ss word' dbname=x", 'Server=db;User Id=sa;Password=Pa55w0rd!;', 'PGPASSWORD=topsecret'],
+    positives: ['postgres://app:s3cr3t-P4ss@db.internal:5432/billing', 'https://deploy:hunter2@example.com/repo.git', "host=db user=app password='p@ss word' dbname=x", 'Server=db;User Id=sa;Password=Pa55w0rd!;', 'PGPASSWORD=topsecret', '{"password": "hunter2hunter2"}'],
     negatives: ['postgres://app@db.internal/billing', 'https://example.com/path?q=1', 'password reset link sent', 'the password field', 'ssh://git@github.com:org/repo'],
   },
   'high-entropy-secret': {

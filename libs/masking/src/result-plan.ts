@@ -199,7 +199,8 @@ class DataRowMasker implements ResultMaskPlan {
     if (original === undefined) return UNCHANGED;
     const masked = this.text.mask(original, this.counter, codec === 'json' || codec === 'jsonb-binary' ? 'always' : 'if-json');
     if (masked === original) return UNCHANGED;
-    return encode(codec, masked);
+    // JSON paths and detectors leave a JSON document valid JSON: no quoting needed.
+    return encode(codec, masked, true);
   }
 }
 
@@ -228,16 +229,16 @@ function decode(codec: Codec, message: Buffer, start: number, end: number): stri
   }
 }
 
-/** The wire bytes of a masked value; undefined → NULL for codecs that cannot carry text. */
-function encode(codec: Codec, masked: string): Buffer | null {
+/** The wire bytes of a masked value (a whole-column token is quoted to stay JSON); null → NULL for codecs that cannot carry text. */
+function encode(codec: Codec, masked: string, isDocument = false): Buffer | null {
   switch (codec) {
     case 'text':
     case 'user-binary':
       return Buffer.from(masked, 'utf8');
     case 'json':
-      return Buffer.from(isJson(masked) ? masked : JSON.stringify(masked), 'utf8');
+      return Buffer.from(isDocument ? masked : JSON.stringify(masked), 'utf8');
     case 'jsonb-binary':
-      return Buffer.concat([Buffer.of(1), Buffer.from(isJson(masked) ? masked : JSON.stringify(masked), 'utf8')]);
+      return Buffer.concat([Buffer.of(1), Buffer.from(isDocument ? masked : JSON.stringify(masked), 'utf8')]);
     case 'bytea-hex':
       return Buffer.from(`\\x${Buffer.from(masked, 'utf8').toString('hex')}`, 'utf8');
     case 'bytea-raw':
@@ -246,18 +247,6 @@ function encode(codec: Codec, masked: string): Buffer | null {
     case 'int8-binary':
     case 'numeric-binary':
       return NULL;
-  }
-}
-
-/** True for a JSON document (the JSON-path output); a bare token must be quoted to stay JSON. */
-function isJson(text: string): boolean {
-  const first = text[0];
-  if (first !== '{' && first !== '[' && first !== '"') return false;
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
   }
 }
 

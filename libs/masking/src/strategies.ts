@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 
 /** How a masked value is replaced (proto tracegate.masking.v1.Strategy). */
 export const STRATEGIES = ['redact', 'partial', 'hash', 'null', 'format-preserving'] as const;
@@ -22,10 +22,14 @@ export const MIN_HASH_KEY_BYTES = 32;
  * and reveal nothing without the key.
  */
 export class StrategyApplier {
-  constructor(private readonly hashKey: Buffer) {
+  /** A KeyObject: createHmac imports a raw Buffer key on every call, which costs several times the HMAC itself. */
+  private readonly hashKey: KeyObject;
+
+  constructor(hashKey: Buffer) {
     if (hashKey.length < MIN_HASH_KEY_BYTES) {
       throw new RangeError(`the masking hash key has ${hashKey.length} bytes; it needs at least ${MIN_HASH_KEY_BYTES} (generate one with \`openssl rand -base64 32\`)`);
     }
+    this.hashKey = createSecretKey(hashKey);
   }
 
   /**
@@ -41,9 +45,9 @@ export class StrategyApplier {
       case 'partial':
         return partial(value, keepLast);
       case 'hash':
-        return `h_${this.hmac(value).subarray(0, 12).toString('hex')}`;
+        return this.cached('h', value, () => `h_${this.hmac(value).subarray(0, 12).toString('hex')}`);
       case 'format-preserving':
-        return this.formatPreserving(value);
+        return this.cached('f', value, () => this.formatPreserving(value));
     }
   }
 
@@ -77,6 +81,25 @@ export class StrategyApplier {
 
   private hmac(value: string): Buffer {
     return createHmac('sha256', this.hashKey).update(value, 'utf8').digest();
+  }
+
+  /**
+   * Hash and format-preserving tokens are deterministic, so repeated values (a customer's email
+   * on each of their orders) are worked out once. Bounded: it is emptied when full, and only short
+   * values are kept.
+   */
+  private readonly tokens = new Map<string, string>();
+
+  private cached(kind: 'h' | 'f', value: string, make: () => string): string {
+    if (value.length > 256) return make();
+    const key = kind + value;
+    let token = this.tokens.get(key);
+    if (token === undefined) {
+      if (this.tokens.size >= 4096) this.tokens.clear();
+      token = make();
+      this.tokens.set(key, token);
+    }
+    return token;
   }
 
   /** HMAC in counter mode: as many pseudo-random bytes as the value has characters. */
