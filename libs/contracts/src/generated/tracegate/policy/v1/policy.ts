@@ -250,6 +250,16 @@ export interface DecideResponse {
   statement: StatementAnalysis | undefined;
 }
 
+export interface DecideBatchRequest {
+  /** At most 1000. */
+  requests: DecideRequest[];
+}
+
+export interface DecideBatchResponse {
+  /** One per request, in the same order. */
+  responses: DecideResponse[];
+}
+
 export interface ExplainRequest {
   input: DecideRequest | undefined;
 }
@@ -729,6 +739,42 @@ export const DecideResponse: MessageFns<DecideResponse> = {
   },
 };
 
+export const DecideBatchRequest: MessageFns<DecideBatchRequest> = {
+  fromJSON(object: any): DecideBatchRequest {
+    return {
+      requests: globalThis.Array.isArray(object?.requests)
+        ? object.requests.map((e: any) => DecideRequest.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DecideBatchRequest): unknown {
+    const obj: any = {};
+    if (message.requests?.length) {
+      obj.requests = message.requests.map((e) => DecideRequest.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const DecideBatchResponse: MessageFns<DecideBatchResponse> = {
+  fromJSON(object: any): DecideBatchResponse {
+    return {
+      responses: globalThis.Array.isArray(object?.responses)
+        ? object.responses.map((e: any) => DecideResponse.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DecideBatchResponse): unknown {
+    const obj: any = {};
+    if (message.responses?.length) {
+      obj.responses = message.responses.map((e) => DecideResponse.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 export const ExplainRequest: MessageFns<ExplainRequest> = {
   fromJSON(object: any): ExplainRequest {
     return { input: isSet(object.input) ? DecideRequest.fromJSON(object.input) : undefined };
@@ -1096,6 +1142,14 @@ export interface PolicyServiceClient {
 
   decide(request: DecideRequest, metadata?: Metadata): Observable<DecideResponse>;
 
+  /**
+   * DecideBatch decides several independent statements in one call (for example the statements
+   * of a pipelined batch, or concurrent decision-cache misses): the answers are in request order.
+   * One invalid request refuses the batch with INVALID_ARGUMENT naming its index.
+   */
+
+  decideBatch(request: DecideBatchRequest, metadata?: Metadata): Observable<DecideBatchResponse>;
+
   /** Explain evaluates every rule and says which matched and why, for policy authors. */
 
   explain(request: ExplainRequest, metadata?: Metadata): Observable<ExplainResponse>;
@@ -1133,6 +1187,17 @@ export interface PolicyServiceController {
     metadata?: Metadata,
   ): Promise<DecideResponse> | Observable<DecideResponse> | DecideResponse;
 
+  /**
+   * DecideBatch decides several independent statements in one call (for example the statements
+   * of a pipelined batch, or concurrent decision-cache misses): the answers are in request order.
+   * One invalid request refuses the batch with INVALID_ARGUMENT naming its index.
+   */
+
+  decideBatch(
+    request: DecideBatchRequest,
+    metadata?: Metadata,
+  ): Promise<DecideBatchResponse> | Observable<DecideBatchResponse> | DecideBatchResponse;
+
   /** Explain evaluates every rule and says which matched and why, for policy authors. */
 
   explain(
@@ -1168,7 +1233,14 @@ export interface PolicyServiceController {
 
 export function PolicyServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["decide", "explain", "watchPolicyVersions", "publishPolicy", "listPolicyVersions"];
+    const grpcMethods: string[] = [
+      "decide",
+      "decideBatch",
+      "explain",
+      "watchPolicyVersions",
+      "publishPolicy",
+      "listPolicyVersions",
+    ];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("PolicyService", method)(constructor.prototype[method], method, descriptor);
