@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { App, Receiver, ReceiverEvent } from '@slack/bolt';
-import type { Logger } from '@tracegate/runtime';
+import { assertPortFree, type Logger } from '@tracegate/runtime';
 
 /** Slack's own window: a request older (or newer) than five minutes is refused. */
 export const SIGNATURE_WINDOW_SECONDS = 300;
@@ -36,6 +36,8 @@ export class SignedInteractionsReceiver implements Receiver {
   }
 
   async start(): Promise<Server> {
+    // The same sentence as for the gRPC and metrics ports: which port, and the variable that moves it.
+    await assertPortFree(this.options.host, this.options.port, 'the approvals Slack interactions endpoint', 'TRACEGATE_SLACK_PORT');
     const server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.options.logger.error({ err: error }, 'a Slack interaction failed');
