@@ -16,6 +16,7 @@ const { Effect, IdentityKind, Protocol } = policyV1;
 type Callback<T> = (error: ServiceError | null, response?: T) => void;
 interface PolicyClient {
   decide(request: unknown, callback: Callback<policyV1.DecideResponse>): void;
+  decideBatch(request: unknown, callback: Callback<policyV1.DecideBatchResponse>): void;
   explain(request: unknown, callback: Callback<policyV1.ExplainResponse>): void;
   publishPolicy(request: unknown, callback: Callback<policyV1.PublishPolicyResponse>): void;
   listPolicyVersions(request: unknown, callback: Callback<policyV1.ListPolicyVersionsResponse>): void;
@@ -239,6 +240,21 @@ describe('policy service over gRPC', () => {
       const held = await decide(ssh(AGENT, 'tail -n 50 /var/log/app.log'));
       assert.deepEqual([held.effect, held.rule], [Effect.EFFECT_REVIEW, 'agents-shell-needs-review']);
       assert.ok(held.dependsOn.includes('command.text'));
+    });
+
+    it('decides a batch in request order, and refuses a batch with an invalid request, naming it', async () => {
+      const batch = (r: unknown) => call(running.client.decideBatch.bind(running.client), r);
+      const { responses } = await batch({ requests: [request(AGENT, 'SELECT 1'), request(AGENT, 'DROP TABLE t'), request(HUMAN, 'DROP TABLE t')] });
+      assert.deepEqual(
+        responses.map((r) => r.rule),
+        ['agents-read', 'agents-no-schema-or-privilege-changes', 'default'],
+      );
+      assert.equal(new Set(responses.map((r) => r.policyVersion)).size, 1);
+      await assert.rejects(batch({ requests: [request(AGENT, 'SELECT 1'), request(AGENT, ' ')] }), (error: ServiceError) => {
+        assert.equal(error.code, GrpcStatus.INVALID_ARGUMENT);
+        assert.equal(error.details, 'requests[1]: command.text is empty: send the statement to decide');
+        return true;
+      });
     });
 
     it('explains every rule: matched or not, and why', async () => {

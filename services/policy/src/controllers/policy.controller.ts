@@ -17,6 +17,10 @@ export class PolicyController implements policyV1.PolicyServiceController {
     return this.decider.decide(request);
   }
 
+  decideBatch(request: policyV1.DecideBatchRequest): policyV1.DecideBatchResponse {
+    return this.decider.decideBatch(request);
+  }
+
   explain(request: policyV1.ExplainRequest): policyV1.ExplainResponse {
     return this.decider.explain(request);
   }

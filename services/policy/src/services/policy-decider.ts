@@ -15,6 +15,8 @@ import { PolicyFileWatcher, readPolicyLocation, type PolicyLocation } from '../r
 import { analyseCommand, commandOf, decideResponseOf, decisionInputOf, ruleEvaluationMessage } from './proto-mapping.js';
 
 export const POLICY_GRPC_SERVICE = 'tracegate.policy.v1.PolicyService';
+/** DecideBatch's limit: large enough to amortise a call, small enough to keep one call short. */
+const MAX_BATCH = 1000;
 
 interface InForce {
   readonly policy: ActivePolicy;
@@ -137,6 +139,26 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     const statement = analyseCommand(command);
     const decision = engine.decide(decisionInputOf(request, statement, this.clock.now()));
     return decideResponseOf(decision, statement, policy.version);
+  }
+
+  /** Decides each request with the same policy version; one invalid request refuses the batch, naming it. */
+  decideBatch(request: policyV1.DecideBatchRequest): policyV1.DecideBatchResponse {
+    if (request.requests.length > MAX_BATCH) {
+      throw new PolicyError(PolicyErrorCode.InvalidRequest, `a batch holds at most ${MAX_BATCH} requests, not ${request.requests.length}; split it`);
+    }
+    const { policy, engine } = this.current();
+    const now = this.clock.now();
+    return {
+      responses: request.requests.map((item, index) => {
+        try {
+          const statement = analyseCommand(commandOf(item));
+          return decideResponseOf(engine.decide(decisionInputOf(item, statement, now)), statement, policy.version);
+        } catch (error) {
+          if (error instanceof PolicyError) throw new PolicyError(error.code, `requests[${index}]: ${error.message}`, { cause: error });
+          throw error;
+        }
+      }),
+    };
   }
 
   explain(request: policyV1.ExplainRequest): policyV1.ExplainResponse {
