@@ -67,8 +67,11 @@ export class CompiledMaskingProfile {
     for (const rule of spec.rules) {
       const keepLast = rule.keepLast ?? 0;
       if (rule.column) {
-        const [first, second] = rule.column.toLowerCase().split('.', 2) as [string, string | undefined];
-        columnRules.push({ name: rule.name, strategy: rule.strategy, keepLast, ...(second !== undefined ? { table: first, column: second } : { column: first }) });
+        // `email`, `users.email` or `public.users.email`: the column, and the table without its schema.
+        const parts = rule.column.toLowerCase().split('.');
+        const column = parts.pop()!;
+        const table = parts.pop();
+        columnRules.push({ name: rule.name, strategy: rule.strategy, keepLast, column, ...(table !== undefined ? { table } : {}) });
       } else if (rule.columnPattern) {
         columnRules.push({ name: rule.name, strategy: rule.strategy, keepLast, pattern: new RegExp(rule.columnPattern, 'i') });
       } else if (rule.jsonPath) {

@@ -240,6 +240,14 @@ describe('planResult and maskDataRow', () => {
     const p = plan(profile, textColumns('card_number'));
     assert.throws(() => p.maskDataRow(dataRow(['a', 'b'])), /2 columns but its RowDescription described 1/);
   });
+  it('a schema-qualified rule matches its table with or without the schema in the statement', () => {
+    const qualified = compileProfile({ name: 'q', version: '1', rules: [{ name: 'pw', column: 'public.users.password', strategy: 'redact' }] }, { hashKey });
+    for (const sql of ['SELECT password FROM public.users', 'SELECT password AS p FROM users']) {
+      const result = qualified.planResult(textColumns('p'), sql);
+      assert.ok(!('refused' in result));
+      assert.deepEqual(texts(result.maskDataRow(dataRow(['x']))), ['[REDACTED]'], sql);
+    }
+  });
   it('a qualified rule matches its table only', () => {
     const other = plan(profile, textColumns('email'), 'SELECT email FROM staff');
     assert.deepEqual(texts(other.maskDataRow(dataRow(['plain']))), ['plain']);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status as GrpcStatus, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { maskingV1, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
+import { compileProfile, profileFromProto } from '@tracegate/masking-engine';
 import { PostgresEventLog, TOPICS, verifyChain, type CloudEvent } from '@tracegate/events';
 import { ConfigError, grpcClient, INTERNAL_TOKEN_METADATA, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
 import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
@@ -130,6 +131,21 @@ describe('masking service over gRPC', () => {
       // The same key as the gateway's: the same value always hashes to the same token.
       const again = await running.client.redact({ profile: 'billing', text });
       assert.equal(again.text, response.text);
+    });
+
+    it('a pushed profile, compiled as the gateway compiles it with the same key, masks exactly as Redact does', async () => {
+      const pushed = pushes[0]!.profiles.find((p) => p.name === 'billing')!;
+      const engine = compileProfile(profileFromProto(pushed), { hashKey: Buffer.from(HASH_KEY, 'base64') });
+      const text = JSON.stringify({ contacts: [{ email: 'max@example.de' }], note: 'iban DE89370400440532013000' });
+      const local = engine.redactText(text);
+      const remote = await running.client.redact({ profile: 'billing', text });
+      assert.equal(remote.text, local.text);
+      assert.doesNotMatch(local.text, /max@example|DE8937/);
+      const plan = engine.planResult([{ name: 'card_number', tableOid: 1, columnId: 1, typeOid: 25, format: 0 }], 'SELECT card_number FROM payments');
+      assert.ok(!('refused' in plan));
+      const row = Buffer.from([0x44, 0, 0, 0, 0, 0, 1, 0, 0, 0, 16, ...Buffer.from('4111111111111111')]);
+      row.writeInt32BE(row.length - 1, 1);
+      assert.equal(plan.maskDataRow(row).subarray(11).toString(), '************1111');
     });
 
     it('redacts with the default profile when none is named', async () => {
