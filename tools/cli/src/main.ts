@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { exitWithStartupError } from '@tracegate/runtime';
 import { approvalsCommand } from './commands/approvals.js';
+import { auditCommand } from './commands/audit.js';
 import { grantsCommand } from './commands/grants.js';
 import { keyCommand } from './commands/key.js';
 import { policyCommand } from './commands/policy.js';
@@ -20,7 +21,8 @@ commands:
   version    print the version
   target     register, list and remove targets (tracegate target help)
   key        create, list and revoke API keys (tracegate key help)
-  sessions   list recorded sessions and show one's statements (tracegate sessions help)
+  sessions   list, show, replay and verify recorded sessions (tracegate sessions help)
+  audit      rebuild the audit projection from the event log (tracegate audit help)
   traces     submit a reasoning trace, show one under a reader grant (tracegate traces help)
   grants     give, list and revoke reader grants for traces (tracegate grants help)
   approvals  list, show, approve and deny held commands (tracegate approvals help)
@@ -45,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
       return keyCommand(rest);
     case 'sessions':
       return sessionsCommand(rest);
+    case 'audit':
+      return auditCommand(rest);
     case 'traces':
       return tracesCommand(rest);
     case 'grants':

@@ -192,4 +192,18 @@ describe('tracegate sessions against a running audit service', () => {
       problems: ['statement 1 (id a1): rows is 99 in the projection but 2 on the log'],
     });
   });
+
+  it('rebuilds the audit projection from the log and keeps answering the same sessions', async () => {
+    const before = await tracegate(['sessions', 'list', '--json'], cli);
+    const rebuilt = await tracegate(['audit', 'rebuild'], cli);
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    assert.equal(rebuilt.stderr, '', 'no progress line when stdout is not a terminal');
+    const events = alice.events.length + agent.events.length;
+    assert.match(rebuilt.stdout, new RegExp(`^rebuilt the audit projection from the log: ${events} events replayed, 2 sessions; now on generation [0-9a-f-]{36}\\n$`));
+    const after = await tracegate(['sessions', 'list', '--json'], cli);
+    assert.deepEqual(JSON.parse(after.stdout), JSON.parse(before.stdout));
+    const json = await tracegate(['audit', 'rebuild', '--json'], cli);
+    assert.equal(json.code, 0, json.stderr);
+    assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object), ['generation', 'eventsProjected', 'sessions']);
+  });
 });

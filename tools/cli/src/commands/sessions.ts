@@ -22,13 +22,13 @@ The audit service is at TRACEGATE_AUDIT_ADDRESS (default 127.0.0.1:7106); the in
 from TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
 `;
 
-interface AuditConnection {
+export interface AuditConnection {
   readonly address: string;
   readonly client: PromiseClient<auditV1.AuditServiceClient>;
 }
 
 /** TRACEGATE_AUDIT_ADDRESS, default 127.0.0.1:<TRACEGATE_AUDIT_GRPC_PORT or 7106>; the token as the broker commands find it. */
-function auditConnection(environment: Record<string, string | undefined>): AuditConnection {
+export function auditConnection(environment: Record<string, string | undefined>): AuditConnection {
   const address = environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
   const client = grpcClient<auditV1.AuditServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.AuditService', address, {
     metadata: { [INTERNAL_TOKEN_METADATA]: internalToken(environment) },
@@ -48,7 +48,7 @@ async function callAudit<T>(connection: AuditConnection, call: (client: AuditCon
   }
 }
 
-function auditFailure(connection: AuditConnection, error: unknown): unknown {
+export function auditFailure(connection: AuditConnection, error: unknown): unknown {
   {
     const grpc = error as Partial<ServiceError>;
     if (typeof grpc.code !== 'number') return error;
