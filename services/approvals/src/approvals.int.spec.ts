@@ -57,20 +57,20 @@ describe('approvals over gRPC with a real PostgreSQL and a real broker', () => {
   };
   const client = (metadata: Record<string, string>): Client =>
     grpcClient<approvalsV1.ApprovalServiceClient>(SERVICE_PROTOS.approvals.files[0], 'tracegate.approvals.v1.ApprovalService', address, { metadata });
-  const ask = (overrides: Partial<approvalsV1.RequestRequest> = {}): Promise<approvalsV1.RequestResponse> =>
-    gateway.request({
-      requesterId: reviewers.dave!.id,
-      requesterName: 'dave',
-      target: 'billing',
-      maskedCommand: 'DELETE FROM invoices WHERE id = $1',
-      traceId: 'trace-42',
-      rule: 'writes-need-review',
-      reviewerGroup: 'dba',
-      quorum: 1,
-      timeoutSeconds: 600,
-      sessionId: 'session-9',
-      ...overrides,
-    });
+  const askTerms = (overrides: Partial<approvalsV1.RequestRequest> = {}): approvalsV1.RequestRequest => ({
+    requesterId: reviewers.dave!.id,
+    requesterName: 'dave',
+    target: 'billing',
+    maskedCommand: 'DELETE FROM invoices WHERE id = $1',
+    traceId: 'trace-42',
+    rule: 'writes-need-review',
+    reviewerGroup: 'dba',
+    quorum: 1,
+    timeoutSeconds: 600,
+    sessionId: 'session-9',
+    ...overrides,
+  });
+  const ask = (overrides: Partial<approvalsV1.RequestRequest> = {}) => gateway.request(askTerms(overrides));
 
   before(async () => {
     postgres = await startPostgres();
@@ -249,6 +249,38 @@ describe('approvals over gRPC with a real PostgreSQL and a real broker', () => {
     assert.deepEqual(await watcher.ended, { ok: true });
     assert.deepEqual(watcher.stateNames(), ['APPROVAL_STATE_PENDING', 'APPROVAL_STATE_EXPIRED']);
     assert.match(watcher.states[1]!.reason, /^no decision in time: 0 of 2 required approvals from 'dba' before the request expired at /);
+  });
+
+  it('with two replicas on one database, a Watch on one sees a verdict given on the other, and a deadline is kept when the replica that opened the request is gone', async () => {
+    const port = await freePort();
+    const second = await startServices([approvalsService], {
+      component: 'tracegate approvals second replica',
+      databaseUrl,
+      env: { ...environment, TRACEGATE_APPROVALS_GRPC_PORT: String(port), TRACEGATE_APPROVALS_METRICS_PORT: String(await freePort()) },
+    });
+    const viaSecond = (metadata: Record<string, string>) =>
+      grpcClient<approvalsV1.ApprovalServiceClient>(SERVICE_PROTOS.approvals.files[0], 'tracegate.approvals.v1.ApprovalService', `127.0.0.1:${port}`, { metadata });
+    const aliceThere = viaSecond({ [API_KEY_METADATA]: reviewers.alice!.apiKey });
+    const gatewayThere = viaSecond({ [INTERNAL_TOKEN_METADATA]: TOKEN });
+    try {
+      const { request } = await ask();
+      const watcher = watch(gateway, request!.id);
+      await expectEventually(() => assert.equal(watcher.states.length, 1));
+      await aliceThere.decide({ id: request!.id, reviewerId: '', verdict: Verdict.VERDICT_APPROVE, reason: '' });
+      assert.deepEqual(await watcher.ended, { ok: true });
+      assert.deepEqual(watcher.stateNames(), ['APPROVAL_STATE_PENDING', 'APPROVAL_STATE_APPROVED']);
+
+      const { request: opened } = await gatewayThere.request(askTerms({ timeoutSeconds: 2 }));
+      const expiring = watch(gateway, opened!.id);
+      await expectEventually(() => assert.equal(expiring.states.length, 1));
+      await second.stop();
+      assert.deepEqual(await expiring.ended, { ok: true });
+      assert.deepEqual(expiring.stateNames(), ['APPROVAL_STATE_PENDING', 'APPROVAL_STATE_EXPIRED']);
+    } finally {
+      aliceThere.close();
+      gatewayThere.close();
+      await second.stop();
+    }
   });
 
   it('keeps pending requests across a restart: open Watch streams end cleanly, a new Watch sees the decision, and a deadline that passed while down expires', async () => {

@@ -5,6 +5,7 @@ import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/ru
 import { APPROVALS_CONFIG, slackSettingsOf, type ApprovalsConfig } from './approvals.config.js';
 import { ApprovalController } from './controllers/approval.controller.js';
 import { CallerCheck } from './controllers/caller-check.js';
+import { ApprovalNotifications } from './repositories/approval-notifications.js';
 import { ApprovalRepository } from './repositories/approval.repository.js';
 import { APPROVALS_DATA_SOURCE, openApprovalsDatabase } from './repositories/approvals-database.js';
 import { Clock } from './repositories/clock.js';
@@ -29,6 +30,7 @@ class ApprovalsLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly desk: ApprovalDesk,
     private readonly health: HealthState,
     private readonly directory: ReviewerDirectory,
+    private readonly notifications: ApprovalNotifications,
     @Inject(APPROVALS_DATA_SOURCE) private readonly db: DataSource,
     @Optional() @Inject(SlackBot) private readonly slack: SlackBot | null,
   ) {}
@@ -43,6 +45,7 @@ class ApprovalsLifecycle implements OnApplicationBootstrap, OnApplicationShutdow
     this.draining?.unsubscribe();
     this.desk.stop();
     await this.slack?.stop();
+    await this.notifications.stop();
     this.directory.close();
     await this.db.destroy();
   }
@@ -72,6 +75,7 @@ export class ApprovalsModule {
         { provide: ReviewerDirectory, useFactory: () => new ReviewerDirectory(config.brokerAddress ?? localBroker(context.env), config.internalToken) },
         Clock,
         ApprovalRepository,
+        ApprovalNotifications,
         ApprovalFeed,
         ApprovalDesk,
         CallerCheck,

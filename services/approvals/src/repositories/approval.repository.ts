@@ -6,6 +6,7 @@ import { approvalEventOf, cloudEventTypeOf, evolve, NO_APPROVAL, type Approval, 
 import { ApprovalEventEntity } from '../entities/approval-event.entity.js';
 import { ApprovalRequestEntity } from '../entities/approval-request.entity.js';
 import { ApprovalError, ApprovalErrorCode } from '../errors.js';
+import { CHANGES_CHANNEL } from './approval-notifications.js';
 import { APPROVALS_DATA_SOURCE } from './approvals-database.js';
 
 const SOURCE = '/tracegate/approvals';
@@ -63,6 +64,8 @@ export class ApprovalRepository {
       await this.append(id, sealed);
       await manager.getRepository(ApprovalEventEntity).save(sealed.map((event): ApprovalEventEntity => ({ approvalId: id, sequence: event.sequence, event })));
       await manager.save(ApprovalRequestEntity, rowOf(after, head));
+      // Delivered when the transaction commits, to every replica listening (ApprovalNotifications).
+      await manager.query(`SELECT pg_notify($1, $2)`, [CHANGES_CHANNEL, `${id}:${head.sequence}`]);
       return { approval: after, events, version: head.sequence };
     });
   }

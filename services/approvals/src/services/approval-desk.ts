@@ -6,6 +6,7 @@ import { decide, type Approval, type ApprovalStatus, type IdentityRef, type Revi
 import { ApprovalError } from '../errors.js';
 import { APPROVALS_CONFIG, type ApprovalsConfig } from '../approvals.config.js';
 import { ApprovalRepository, isApprovalId, type VersionedApproval } from '../repositories/approval.repository.js';
+import { ApprovalNotifications } from '../repositories/approval-notifications.js';
 import { Clock } from '../repositories/clock.js';
 import { ApprovalFeed } from './approval-feed.js';
 
@@ -44,6 +45,7 @@ export class ApprovalDesk {
     private readonly repository: ApprovalRepository,
     private readonly feed: ApprovalFeed,
     private readonly clock: Clock,
+    private readonly notifications: ApprovalNotifications,
     @Inject(APPROVALS_CONFIG) private readonly config: ApprovalsConfig,
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
   ) {}
@@ -98,16 +100,33 @@ export class ApprovalDesk {
 
   /** At start: every pending request's deadline is timed again (or passed, and it expires now). */
   async resume(): Promise<void> {
+    // Listening first: a request another replica opens while this one loads is not missed.
+    await this.notifications.listen((id, version) => void this.heard(id, version));
     const pending = await this.repository.pending();
     for (const approval of pending) this.schedule(approval);
     if (pending.length > 0) this.context.logger.info({ pending: pending.length }, 'pending approval requests resumed');
   }
 
+  /** Stops timing deadlines and ends Watch streams; the notifications stop with the database. */
   stop(): void {
     this.stopped = true;
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.feed.drain();
+  }
+
+  /** A change committed by any replica: its followers here hear of it, and a pending request's deadline is timed here too. */
+  private async heard(id: string, version: number): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const found = await this.repository.find(id);
+      if (!found || found.version < version) return;
+      this.feed.publishHeard(found);
+      if (found.approval.status === 'pending') this.schedule(found.approval);
+      else this.unschedule(id);
+    } catch (error) {
+      this.context.logger.warn({ err: (error as Error).message, approval: id }, 'could not read an approval request another replica changed');
+    }
   }
 
   private publish(change: VersionedApproval & { events: readonly unknown[] }): void {

@@ -4,23 +4,30 @@ import { isFinal } from '../domain/approval.js';
 import type { VersionedApproval } from '../repositories/approval.repository.js';
 
 /**
- * Every committed change to a request, in this process: Watch streams and the Slack bot follow it.
- * (Replicas of the approvals service each tell their own watchers; a watcher on another replica
- * sees the change when it watches again.)
+ * Every committed change to a request: Watch streams follow the changes made by any replica, the
+ * Slack bot only those made here (one replica posts each message).
  */
 @Injectable()
 export class ApprovalFeed {
   private readonly changes = new Subject<VersionedApproval>();
+  private readonly changesHere = new Subject<VersionedApproval>();
   private readonly draining = new Subject<void>();
   private drained = false;
 
+  /** A change this replica committed. */
   publish(change: VersionedApproval): void {
+    this.changesHere.next(change);
     this.changes.next(change);
   }
 
-  /** Changes as they commit, for as long as the service runs. */
+  /** A change heard from the database: made by another replica (or by this one, heard twice; followers skip versions they have seen). */
+  publishHeard(change: VersionedApproval): void {
+    this.changes.next(change);
+  }
+
+  /** Changes this replica commits, for as long as the service runs. */
   all(): Observable<VersionedApproval> {
-    return this.changes.asObservable();
+    return this.changesHere.asObservable();
   }
 
   /**
