@@ -66,32 +66,33 @@ export interface TextTraits {
   longestToken: number;
 }
 
+/** Character classes for traitsOf: 1 digit, 2 upper, 3 lower, 4 '_', 5 '+' '/' '-', 6 '@', 7 ':', 8 '.', 9 '=', 0 anything else. */
+const CHAR_CLASS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) CHAR_CLASS[c] = 1;
+for (let c = 65; c <= 90; c++) CHAR_CLASS[c] = 2;
+for (let c = 97; c <= 122; c++) CHAR_CLASS[c] = 3;
+CHAR_CLASS[95] = 4;
+CHAR_CLASS[43] = CHAR_CLASS[47] = CHAR_CLASS[45] = 5;
+CHAR_CLASS[64] = 6;
+CHAR_CLASS[58] = 7;
+CHAR_CLASS[46] = 8;
+CHAR_CLASS[61] = 9;
+const counts = new Int32Array(10);
+
 export function traitsOf(text: string): TextTraits {
-  const t: TextTraits = { digits: 0, upper: 0, at: 0, colons: 0, dots: 0, equals: 0, underscores: 0, longestToken: 0 };
+  counts.fill(0);
   let run = 0;
+  let longest = 0;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    let token = true;
-    if (c >= 48 && c <= 57) t.digits++;
-    else if (c >= 65 && c <= 90) t.upper++;
-    else if (c >= 97 && c <= 122) {
-      // lower case: a token character, nothing to count
-    } else if (c === 95) t.underscores++;
-    else if (c === 43 || c === 47 || c === 45) {
-      // + / -: token characters
-    } else {
-      token = false;
-      if (c === 64) t.at++;
-      else if (c === 58) t.colons++;
-      else if (c === 46) t.dots++;
-      else if (c === 61) t.equals++;
-    }
-    if (token) {
-      run++;
-      if (run > t.longestToken) t.longestToken = run;
+    const k = c < 128 ? CHAR_CLASS[c]! : 0;
+    counts[k]!++;
+    // Classes 1–5 are the characters tokens (base64, url-safe) are made of.
+    if (k !== 0 && k <= 5) {
+      if (++run > longest) longest = run;
     } else run = 0;
   }
-  return t;
+  return { digits: counts[1]!, upper: counts[2]!, underscores: counts[4]!, at: counts[6]!, colons: counts[7]!, dots: counts[8]!, equals: counts[9]!, longestToken: longest };
 }
 
 // ---- validators -------------------------------------------------------------------------------
