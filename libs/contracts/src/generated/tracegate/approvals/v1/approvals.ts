@@ -174,6 +174,7 @@ export interface GetResponse {
 }
 
 export interface ListRequest {
+  /** APPROVAL_STATE_UNSPECIFIED lists every state. Newest first, at most 500. */
   state: ApprovalState;
 }
 
