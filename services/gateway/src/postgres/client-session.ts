@@ -124,6 +124,8 @@ interface Portal {
   readonly entry: PreparedStatement | undefined;
   readonly parameterCount: number;
   readonly resultFormats: readonly number[];
+  readonly parameters: readonly (Buffer | null)[];
+  readonly parameterFormats: readonly number[];
   /** From a Describe of the portal, once its reply came. */
   description?: ResultColumn[];
   describing?: boolean;
@@ -534,10 +536,14 @@ export class ClientSession {
   }
 
   /** Records a statement's request and decision, its text masked with the statement's profile: audit data is stored only after masking. */
-  private record(statementId: string, context: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
+  private record(statementId: string, context: StatementContext, decision: StatementDecision, parameterCount: number, bound?: Portal): Promise<void> {
     const masking = this.profileFor(decision);
     const text = masking ? masking.redactText(context.text).text : context.text;
-    return this.deps.recorder.statementRequested(this.id, statementId, text === context.text ? context : { ...context, text }, decision, parameterCount);
+    // Parameter values are recorded only once masked: text ones through the profile's detectors,
+    // binary ones (which no detector can read) by their size alone. Without a profile, only their count.
+    const parameters = masking && bound ? bound.parameters.map((value, i) => parameterForAudit(value, formatOf(bound.parameterFormats, i), masking)) : undefined;
+    const recorded = text === context.text && !parameters ? context : { ...context, text, ...(parameters ? { parameters } : {}) };
+    return this.deps.recorder.statementRequested(this.id, statementId, recorded, decision, parameterCount);
   }
 
   /** The profile that masks what is recorded of a statement: its decision's, else the fallback (a refused statement's text is masked too). */
@@ -759,7 +765,7 @@ export class ClientSession {
     if (!entry && message.statement !== '') entry = await this.decideSqlPrepared(message.statement, message.parameters.length);
     // Parsed in this batch, its decision is fresh (the unnamed statement of most drivers' queries).
     else if (entry?.decision && !entry.deniedStatementId && !found.parsedInThisBatch) entry = await this.decideAtBind(entry, message.parameters.length);
-    this.portals.set(message.portal, { entry, parameterCount: message.parameters.length, resultFormats: message.resultFormats });
+    this.portals.set(message.portal, { entry, parameterCount: message.parameters.length, resultFormats: message.resultFormats, parameters: message.parameters, parameterFormats: message.parameterFormats });
     if (entry?.refusedAtBind && entry.deniedStatementId) {
       // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the
       // target fails the Bind (26000) where it stands, and the batch with it. The name says why;
@@ -805,7 +811,7 @@ export class ClientSession {
     } else if (prepared?.decision && portal) {
       // Strict durability: this execution is in the log before the target runs it.
       statementId = randomUUID();
-      await this.record(statementId, prepared.context, prepared.decision, portal.parameterCount);
+      await this.record(statementId, prepared.context, prepared.decision, portal.parameterCount, portal);
     }
     const entry = this.pendingEntry(statementId, prepared?.deniedStatementId ? undefined : prepared?.decision, prepared?.context.text, portal);
     if (entry.masking && portal && !portal.describing && !prepared?.shape?.describing) {
@@ -1120,4 +1126,15 @@ export class ClientSession {
  */
 function ownerOf(offset: number, statements: readonly SqlStatement[]): SqlStatement | undefined {
   return statements.find((s) => offset >= s.start && offset < s.end) ?? statements.find((s) => s.start > offset) ?? statements.at(-1);
+}
+
+/** A Bind's format for parameter i: none given means text, one applies to all. */
+function formatOf(formats: readonly number[], i: number): number {
+  return formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0);
+}
+
+function parameterForAudit(value: Buffer | null, format: number, masking: MaskingProfile): string | null {
+  if (value === null) return null;
+  if (format === 1) return `(binary, ${value.length} bytes)`;
+  return masking.redactText(value.toString('utf8')).text;
 }

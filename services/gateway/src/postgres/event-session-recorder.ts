@@ -87,14 +87,14 @@ export class EventSessionRecorder implements SessionRecorder {
     const written = this.log.append(this.withUnsent(sessionId, [
       this.seal(sessionId, 'statement_requested', gatewayV1.StatementRequested.toJSON({
         statementId,
-        // Masking of statement text and parameter values comes with the masking engine; until
-        // then parameter values are not recorded at all, only their count.
+        // Text and parameter values arrive here masked (ClientSession.record).
         text: statement.text,
         fingerprint: statement.fingerprint,
         protocol: statement.protocol,
         inMultiStatement: statement.inMultiStatement,
         parameterCount,
         traceId: statement.traceId ?? '',
+        parameters: (statement.parameters ?? []).map((text) => (text === null ? {} : { text })),
       })),
       this.seal(sessionId, 'statement_decided', gatewayV1.StatementDecided.toJSON({
         statementId,

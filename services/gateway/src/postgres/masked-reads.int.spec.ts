@@ -97,11 +97,17 @@ describe('masked reads of a 100,000-row table with the masking engine', () => {
     assertNoRawValue(JSON.stringify(rows), 'a join');
   });
 
-  it('extended protocol in text: node-postgres with parameters', async () => {
+  it('extended protocol in text: node-postgres with parameters, recorded masked', async () => {
     const agent = await through();
     const { rows } = await agent.query({ text: 'SELECT email, notes, profile FROM customers WHERE id > $1 ORDER BY id', values: [ROWS - 2000] });
     assert.equal(rows.length, 2000);
     assertNoRawValue(JSON.stringify(rows), 'an extended-protocol client');
+    const found = await agent.query({ text: 'SELECT id FROM customers WHERE email = $1 OR notes = $2', values: ['user5@example.com', null] });
+    assert.deepEqual(found.rows, [{ id: 5 }]);
+    const recorded = recorder.statements.find((s) => s.text.startsWith('SELECT id FROM customers WHERE email = $1'))!;
+    assert.equal(recorded.parameters?.length, 2);
+    assert.equal(recorded.parameters?.[1], null);
+    assertNoRawValue(JSON.stringify(recorded.parameters), 'the recorded parameters');
   });
 
   it('extended protocol in binary: masked text columns and jsonb, never raw', async () => {

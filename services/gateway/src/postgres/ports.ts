@@ -85,6 +85,8 @@ export interface StatementContext {
   readonly traceId?: string;
   /** What policy may know of that trace. */
   readonly trace?: TraceFeatures;
+  /** Bind parameter values as recorded: masked text, binary by size, null for NULL. Set only for the audit trail. */
+  readonly parameters?: readonly (string | null)[];
 }
 
 /** The features of a reasoning trace that policy decides on. */

@@ -55,6 +55,7 @@ export interface RecordedStatement {
   readonly effect: StatementDecision['effect'];
   readonly parameterCount: number;
   readonly traceId: string | undefined;
+  readonly parameters: readonly (string | null)[] | undefined;
   completion: StatementCompletion | undefined;
 }
 
@@ -68,7 +69,7 @@ export class MemoryRecorder implements SessionRecorder {
     this.sessions.set(facts.sessionId, facts);
   }
   async statementRequested(_sessionId: string, statementId: string, statement: StatementContext, decision: StatementDecision, parameterCount: number): Promise<void> {
-    this.statements.push({ statementId, text: statement.text, effect: decision.effect, parameterCount, traceId: statement.traceId, completion: undefined });
+    this.statements.push({ statementId, text: statement.text, effect: decision.effect, parameterCount, traceId: statement.traceId, parameters: statement.parameters, completion: undefined });
   }
   statementCompleted(_sessionId: string, statementId: string, completion: StatementCompletion): void {
     const entry = this.statements.find((s) => s.statementId === statementId);

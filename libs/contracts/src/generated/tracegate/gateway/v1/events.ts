@@ -33,10 +33,7 @@ export interface SessionStarted {
  */
 export interface StatementRequested {
   statementId: string;
-  /**
-   * The statement as the policy saw it. Masked once the masking engine exists; until then
-   * parameter values are not recorded at all, only their count.
-   */
+  /** The statement as the policy saw it, masked with the statement's masking profile. */
   text: string;
   /** libpg_query fingerprint: equal for statements that differ only in constants. */
   fingerprint: string;
@@ -46,6 +43,11 @@ export interface StatementRequested {
   parameterCount: number;
   /** The reasoning trace the agent attached (comment, session default or inline), if any. */
   traceId: string;
+  /**
+   * Bind parameter values after masking (text through the profile's detectors, binary ones as
+   * "(binary, N bytes)"); empty when no masking profile applied: then only parameter_count.
+   */
+  parameters: NullableText[];
 }
 
 /** dev.tracegate.session.statement_decided.v1: the policy's decision, in the same write as the request. */
@@ -220,6 +222,9 @@ export const StatementRequested: MessageFns<StatementRequested> = {
         : isSet(object.trace_id)
         ? globalThis.String(object.trace_id)
         : "",
+      parameters: globalThis.Array.isArray(object?.parameters)
+        ? object.parameters.map((e: any) => NullableText.fromJSON(e))
+        : [],
     };
   },
 
@@ -245,6 +250,9 @@ export const StatementRequested: MessageFns<StatementRequested> = {
     }
     if (message.traceId !== "") {
       obj.traceId = message.traceId;
+    }
+    if (message.parameters?.length) {
+      obj.parameters = message.parameters.map((e) => NullableText.toJSON(e));
     }
     return obj;
   },
