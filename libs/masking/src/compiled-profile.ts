@@ -1,7 +1,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { DETECTOR_NAMES, type DetectorName } from './detectors.js';
 import { parseJsonPath } from './json-path.js';
-import { analyzeOutputLineage, type OutputColumnLineage, type SourceColumn } from './lineage.js';
+import { analyzeStatementLineage, type LineageAnalysis, type OutputColumnLineage, type SourceColumn } from './lineage.js';
 import { MaskingProfileError, validateProfileSpec, type MaskingHits, type MaskingProfileSpec } from './profile.js';
 import { buildResultPlan, type ColumnTargeting, type MaskingRefusal, type ResultColumn, type ResultMaskPlan, type WholeColumnMask } from './result-plan.js';
 import { redactedToken, StrategyApplier, type MaskingStrategy } from './strategies.js';
@@ -53,7 +53,7 @@ export class CompiledMaskingProfile {
   private readonly applier: StrategyApplier;
   private readonly columnRules: readonly ColumnRule[];
   private readonly text: TextMasker;
-  private readonly lineageCache = new Map<string, OutputColumnLineage[] | undefined>();
+  private readonly lineageCache = new Map<string, LineageAnalysis>();
 
   constructor(readonly spec: MaskingProfileSpec, options: CompileOptions) {
     const problems = validateProfileSpec(spec);
@@ -91,7 +91,21 @@ export class CompiledMaskingProfile {
    * (analysed here, cached); without it, column rules match RowDescription names only.
    */
   planResult(columns: readonly ResultColumn[], lineage?: readonly OutputColumnLineage[] | string): ResultMaskPlan | MaskingRefusal {
-    const analysed = typeof lineage === 'string' ? this.lineageOf(lineage) : lineage;
+    let analysed: readonly OutputColumnLineage[] | undefined;
+    if (typeof lineage === 'string') {
+      const analysis = this.lineageOf(lineage);
+      if (analysis.kind === 'opaque') {
+        const masked = analysis.reads.find((source) => this.columnRules.some((rule) => ruleMatches(rule, source.column.toLowerCase(), undefined)));
+        if (masked) {
+          return {
+            refused: `the statement mentions the masked column "${masked.column}" in a form whose result columns cannot be traced (several statements, TABLESAMPLE, table functions…); select masked columns in a plain SELECT so they can be masked`,
+          };
+        }
+      }
+      analysed = analysis.kind === 'columns' ? analysis.columns : undefined;
+    } else {
+      analysed = lineage;
+    }
     let perColumn: readonly (OutputColumnLineage | undefined)[] | undefined;
     if (analysed) {
       perColumn = alignLineage(analysed, columns);
@@ -119,9 +133,10 @@ export class CompiledMaskingProfile {
     return new StreamRedaction(this.text);
   }
 
-  private lineageOf(sql: string): OutputColumnLineage[] | undefined {
-    if (this.lineageCache.has(sql)) return this.lineageCache.get(sql);
-    const lineage = analyzeOutputLineage(sql);
+  private lineageOf(sql: string): LineageAnalysis {
+    const cached = this.lineageCache.get(sql);
+    if (cached) return cached;
+    const lineage = analyzeStatementLineage(sql);
     if (this.lineageCache.size >= LINEAGE_CACHE_SIZE) this.lineageCache.delete(this.lineageCache.keys().next().value!);
     this.lineageCache.set(sql, lineage);
     return lineage;

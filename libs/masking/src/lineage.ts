@@ -57,11 +57,20 @@ interface Scope {
 class Unknowable extends Error {}
 
 /**
- * The lineage of each output column of a SELECT (or of the RETURNING list of INSERT, UPDATE,
- * DELETE, MERGE); undefined when the statement returns no rows the analysis can follow (not a
- * query, unparseable, several statements, or a shape it cannot read).
+ * What the analysis could say about a statement's result:
+ * - `columns`: the lineage of each output column;
+ * - `no-rows`: the statement returns no rows of its own (DDL, SET, EXPLAIN, EXECUTE, FETCH…) or
+ *   does not parse (the target will refuse it too);
+ * - `opaque`: a query whose shape the analysis cannot follow (TABLESAMPLE, JSON_TABLE, several
+ *   statements…); `reads` lists every column it mentions anywhere, so a caller can refuse it when
+ *   one of them is masked rather than guess.
  */
-export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undefined {
+export type LineageAnalysis =
+  | { readonly kind: 'columns'; readonly columns: readonly OutputColumnLineage[] }
+  | { readonly kind: 'no-rows' }
+  | { readonly kind: 'opaque'; readonly reads: readonly SourceColumn[] };
+
+export function analyzeStatementLineage(sql: string): LineageAnalysis {
   let stmts: unknown[];
   try {
     stmts = (parseSync(sql) as { stmts?: unknown[] }).stmts ?? [];
@@ -70,23 +79,74 @@ export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undef
     if (error instanceof Error && /loadModule/.test(error.message)) {
       throw new Error('the SQL parser is not loaded; await loadSqlParser() once before masking results', { cause: error });
     }
-    return undefined;
+    return { kind: 'no-rows' };
   }
-  if (stmts.length !== 1) return undefined;
-  const stmt = (stmts[0] as { stmt?: Node }).stmt;
-  if (!stmt) return undefined;
+  const statements = stmts.map((s) => (s as { stmt?: Node }).stmt).filter((s): s is Node => s !== undefined);
+  const returnsRows = (stmt: Node): boolean =>
+    Boolean(stmt['SelectStmt']) || ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((kind) => hasReturning(stmt[kind] as Node | undefined));
+  if (!statements.some(returnsRows)) return { kind: 'no-rows' };
+  if (statements.length !== 1) return { kind: 'opaque', reads: mentionedColumns(statements) };
+  const stmt = statements[0]!;
   const root: Scope = { relations: [], parent: undefined, ctes: new Map() };
   try {
-    if (stmt['SelectStmt']) return [...analyzeSelect(stmt['SelectStmt'] as Node, root)];
+    if (stmt['SelectStmt']) return { kind: 'columns', columns: [...analyzeSelect(stmt['SelectStmt'] as Node, root)] };
     for (const kind of ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']) {
       const dml = stmt[kind] as Node | undefined;
-      if (dml) return analyzeReturning(dml, root);
+      const columns = dml ? analyzeReturning(dml, root) : undefined;
+      if (columns) return { kind: 'columns', columns };
     }
-  } catch (error) {
-    if (error instanceof Unknowable) return undefined;
-    throw error;
+  } catch {
+    // An unforeseen tree shape (Unknowable, or one the walk did not expect): never a crash on the
+    // hot path, and never a guess: the caller refuses if a masked column is mentioned.
   }
-  return undefined;
+  return { kind: 'opaque', reads: mentionedColumns(statements) };
+}
+
+/**
+ * The lineage of each output column of a SELECT (or of the RETURNING list of INSERT, UPDATE,
+ * DELETE, MERGE); undefined when the statement returns no rows or its shape cannot be followed
+ * (see analyzeStatementLineage for which).
+ */
+export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undefined {
+  const analysis = analyzeStatementLineage(sql);
+  return analysis.kind === 'columns' ? [...analysis.columns] : undefined;
+}
+
+function hasReturning(dml: Node | undefined): boolean {
+  if (!dml) return false;
+  const returning = ((dml['returningClause'] as Node | undefined)?.['exprs'] ?? dml['returningList']) as unknown[] | undefined;
+  return (returning?.length ?? 0) > 0;
+}
+
+/** Every column reference anywhere in the statements, qualifiers dropped (they may be aliases). */
+function mentionedColumns(statements: readonly Node[]): SourceColumn[] {
+  const found = new Map<string, SourceColumn>();
+  const relations = new Set<string>();
+  const bare = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      node.forEach(walk);
+      return;
+    }
+    const ref = (node as Node)['ColumnRef'] as Node | undefined;
+    if (ref) {
+      const fields = (ref['fields'] as Node[]).map((f) => (f['A_Star'] ? '*' : (stringOf(f) ?? '')));
+      const column = fields[fields.length - 1]!;
+      found.set(column, { column });
+      if (fields.length === 1) bare.add(column.toLowerCase());
+      return;
+    }
+    const alias = ((node as Node)['alias'] as Node | undefined)?.['aliasname'];
+    if (typeof alias === 'string') relations.add(alias.toLowerCase());
+    const relname = (node as Node)['relname'];
+    if (typeof relname === 'string') relations.add(relname.toLowerCase());
+    Object.values(node).forEach(walk);
+  };
+  statements.forEach(walk);
+  // A bare relation name is its whole row.
+  if ([...bare].some((name) => relations.has(name))) found.set('*', { column: '*' });
+  return [...found.values()];
 }
 
 function analyzeReturning(dml: Node, outer: Scope): OutputColumnLineage[] | undefined {

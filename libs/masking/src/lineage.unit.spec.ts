@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { alignLineage } from './compiled-profile.js';
-import { analyzeOutputLineage, loadSqlParser, type OutputColumnLineage } from './lineage.js';
+import { analyzeOutputLineage, analyzeStatementLineage, loadSqlParser, type OutputColumnLineage } from './lineage.js';
 
 before(async () => {
   await loadSqlParser();
@@ -62,6 +62,42 @@ describe('analyzeOutputLineage', () => {
     assert.equal(lineage('CREATE TABLE t (a int)'), undefined);
     assert.equal(lineage('SELEC nonsense'), undefined);
     assert.equal(lineage('SELECT 1; SELECT 2'), undefined);
+  });
+});
+
+describe('analyzeStatementLineage', () => {
+  it('tells statements without rows from queries it cannot follow', () => {
+    assert.equal(analyzeStatementLineage('SET search_path = x').kind, 'no-rows');
+    assert.equal(analyzeStatementLineage('EXPLAIN SELECT ssn FROM people').kind, 'no-rows');
+    assert.equal(analyzeStatementLineage('UPDATE people SET ssn = NULL').kind, 'no-rows');
+    const opaque = analyzeStatementLineage('SELECT ssn AS s FROM people TABLESAMPLE SYSTEM (10)');
+    assert.equal(opaque.kind, 'opaque');
+    assert.ok(opaque.kind === 'opaque' && opaque.reads.some((r) => r.column === 'ssn'));
+    assert.equal(analyzeStatementLineage('SELECT 1; SELECT ssn FROM people').kind, 'opaque');
+  });
+
+  it('never throws, whatever the query looks like', () => {
+    const statements = [
+      'SELECT (u).email FROM users u',
+      'SELECT ARRAY[email, name] FROM users',
+      'TABLE users',
+      'SELECT DISTINCT ON (a) * FROM t ORDER BY a',
+      'SELECT * FROM ROWS FROM (generate_series(1, 3), unnest(ARRAY[1])) AS r(a, b)',
+      'SELECT * FROM t1 NATURAL JOIN t2',
+      'SELECT x.* FROM f() x',
+      'WITH x AS MATERIALIZED (SELECT email FROM users) SELECT * FROM x FOR UPDATE',
+      'INSERT INTO t SELECT * FROM users RETURNING *',
+      'MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a RETURNING t.*',
+      'SELECT $1::text, $2',
+      "SELECT * FROM JSON_TABLE('[]'::jsonb, '$[*]' COLUMNS (a int PATH '$.a')) jt",
+      'SELECT email FROM users GROUP BY ROLLUP (email)',
+      'SELECT count(*) FILTER (WHERE ssn IS NULL) FROM people',
+      'SELECT * FROM (VALUES (1, 2)) v(a, b) CROSS JOIN LATERAL (SELECT v.a + 1) l',
+      'SELECT xmlelement(name x, email) FROM users',
+      'VALUES (1), (2)',
+      'SELECT',
+    ];
+    for (const sql of statements) assert.doesNotThrow(() => analyzeStatementLineage(sql), sql);
   });
 });
 

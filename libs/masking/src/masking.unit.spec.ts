@@ -290,6 +290,13 @@ describe('column rules follow lineage', () => {
     const p = plan(profile, columns, 'SELECT u.*, o.*, reverse(u.password) AS n FROM users u JOIN orders o ON true');
     assert.deepEqual(texts(p.maskDataRow(dataRow(['1', 'pw', '2', 'fine', 'wp']))), ['1', '[REDACTED]', '2', 'fine', '[REDACTED]']);
   });
+  it('refuses a query it cannot follow that mentions a masked column, and says what to do', () => {
+    const result = profile.planResult(textColumns('c'), 'SELECT card_number AS c FROM payments TABLESAMPLE SYSTEM (50)');
+    assert.ok('refused' in result);
+    assert.match(result.refused, /mentions the masked column "card_number".*select masked columns in a plain SELECT/);
+    const harmless = profile.planResult(textColumns('id'), 'SELECT id FROM payments TABLESAMPLE SYSTEM (50)');
+    assert.ok(!('refused' in harmless));
+  });
   it('count() reveals no value and is left alone', () => {
     assert.deepEqual(masks('SELECT count(password) AS n FROM users', ['n'], ['3']), ['3']);
   });
