@@ -63,6 +63,8 @@ export interface CelCondition {
 }
 
 const env = celEnv({ funcs: strings });
+/** Operators the planner evaluates itself rather than through the function registry. */
+const PLANNED_OPERATORS = new Set(['_&&_', '_||_', '_?_:_', '_[_]', '-_', '@not_strictly_false']);
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -135,6 +137,13 @@ export function compileCelCondition(expression: string): CelCondition {
         walk(kind.value.operand, bound);
         return;
       case 'callExpr':
+        // Without a type checker, an unknown function would only fail when a decision reaches it.
+        if (!PLANNED_OPERATORS.has(kind.value.function) && !env.funcs.find(kind.value.function)) {
+          throw new CelCompileError({
+            message: `'${kind.value.function}' is not a function CEL knows here (the standard library and the strings extension)`,
+            offset: offsetOf(expr),
+          });
+        }
         walk(kind.value.target, bound);
         for (const arg of kind.value.args) walk(arg, bound);
         return;

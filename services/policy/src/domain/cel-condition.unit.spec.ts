@@ -55,6 +55,12 @@ describe('CEL conditions', () => {
     const unknownField = compileError(`trace.confidense < 0.8`);
     assert.match(unknownField.message, /'trace' has no field 'confidense'; it has present, confidence, model, tags/);
     assert.match(compileError(`identity.kind == `).message, /^CEL syntax error: /);
+    assert.match(compileError(`identity.groups.exists(g, isAdmin(g))`).message, /^'isAdmin' is not a function CEL knows here/);
+    assert.match(compileError(`identity.id.shout() == 'X'`).message, /^'shout' is not a function CEL knows here/);
+    // The standard library, the strings extension and the macros compile.
+    compileCelCondition(
+      `size(identity.groups) > 0 && identity.id.lowerAscii().startsWith('a') && command.writes.all(t, !t.matches('^pg_')) && -1 < 0 && (trace.present ? trace.confidence : 1.0) >= 0.5 && command.reads.exists_one(t, t.contains('x')) && command.flags.filter(f, f != '').size() >= 0`,
+    );
   });
 
   it('says why an evaluation failed instead of matching', () => {
