@@ -10,20 +10,12 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { brokerV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, startServices } from '@tracegate/runtime';
-import { approvalsService } from '@tracegate/approvals';
-import { auditService } from '@tracegate/audit';
-import { brokerService } from '@tracegate/broker';
-import { gatewayService } from '@tracegate/gateway';
-import { maskingService } from '@tracegate/masking';
-import { policyService } from '@tracegate/policy';
 import { freePort, startPostgres } from '@tracegate/test-harness';
+import { accepts, startBenchStack } from './bench-stack.js';
 
 const run = promisify(execFile);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -31,8 +23,6 @@ const CLIENTS = (process.env.BENCH_CLIENTS ?? '1,8').split(',').map(Number);
 const MODES = (process.env.BENCH_MODES ?? 'simple,prepared').split(',');
 /** Which paths to run (default all): for profiling one of them. */
 const PATHS = process.env.BENCH_PATHS?.split(',');
-// The all-in-one's start order: what the gateway calls first.
-const ALL_SERVICES = [brokerService, policyService, maskingService, approvalsService, auditService, gatewayService];
 const workspace = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface Point {
@@ -98,30 +88,6 @@ async function barePipe(target: { host: string; port: number }): Promise<{ port:
   };
 }
 
-const GATEWAY_MAIN = fileURLToPath(new URL('../../../services/gateway/dist/main.js', import.meta.url));
-
-/** A gateway on its own (`services/gateway/dist/main.js`), ready once its Postgres port accepts connections. */
-async function gatewayProcess(environment: Record<string, string>, port: number): Promise<{ stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [GATEWAY_MAIN], { env: { PATH: process.env.PATH ?? '', ...environment }, stdio: ['ignore', 'ignore', 'inherit'] });
-  for (let i = 0; ; i += 1) {
-    if (child.exitCode !== null) throw new Error(`the gateway process exited with ${child.exitCode}`);
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) break;
-    if (i > 600) throw new Error('the gateway process did not start listening within 60 s');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
 /** PgBouncer in session pooling, run as an unprivileged user (it refuses root). */
 async function startPgBouncer(target: { host: string; port: number; user: string; password: string; database: string }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'pgbouncer-'));
@@ -150,14 +116,7 @@ async function startPgBouncer(target: { host: string; port: number; user: string
   for (const f of readdirSync(dir)) chmodSync(path.join(dir, f), 0o644);
   const asUser = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', 'pgbouncer', path.join(dir, 'pgbouncer.ini')]] : ['pgbouncer', [path.join(dir, 'pgbouncer.ini')]];
   const child = spawn(asUser[0] as string, asUser[1] as string[], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i += 1) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
-      s.on('error', () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  for (let i = 0; i < 100 && !(await accepts(port)); i += 1) await new Promise((r) => setTimeout(r, 100));
   return {
     port,
     async stop() {
@@ -175,63 +134,17 @@ async function main() {
   process.stderr.write('pgbench -i -s 10 …\n');
   await run('pgbench', ['-i', '-q', '-s', '10', '-h', conn.host, '-p', String(conn.port), '-U', conn.user, conn.database], { env: { ...process.env, PGPASSWORD: conn.password } });
 
-  const internalToken = 'bench-internal-token-0123456789abcdef';
-  const env: Record<string, string> = {
-    TRACEGATE_LOG_LEVEL: 'warn',
-    TRACEGATE_INTERNAL_TOKEN: internalToken,
-    TRACEGATE_BROKER_KEYS: `bench:${Buffer.alloc(32, 7).toString('base64')}`,
-    TRACEGATE_GATEWAY_ALLOW_PLAINTEXT: 'true',
-    TRACEGATE_GATEWAY_POSTGRES_PORT: String(await freePort()),
-    // Nothing masked: this compares the cost of inspection and recording (masking has its own bench).
-    TRACEGATE_GATEWAY_MASKING_PROFILE: '',
-  };
-  for (const def of ALL_SERVICES) {
-    env[`TRACEGATE_${def.name.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    env[`TRACEGATE_${def.name.toUpperCase()}_METRICS_PORT`] = String(await freePort());
-  }
-  const tracegateDatabase = await target.createDatabase('tracegate');
-  // The services in this process; each gateway in a process of its own, as deployed (and as
-  // PgBouncer and the bare pipe run), so no path shares an event loop with the audit projection.
-  const tracegate = await startServices(
-    ALL_SERVICES.filter((def) => def !== gatewayService),
-    { component: 'tracegate-bench', databaseUrl: tracegateDatabase, env },
-  );
-  const gatewayEnv = (durability: 'strict' | 'async', port: number, grpc: number, metrics: number) => ({
-    ...env,
-    DATABASE_URL: tracegateDatabase,
-    TRACEGATE_DURABILITY: durability,
-    TRACEGATE_GATEWAY_POSTGRES_PORT: String(port),
-    TRACEGATE_GATEWAY_GRPC_PORT: String(grpc),
-    TRACEGATE_GATEWAY_METRICS_PORT: String(metrics),
-    TRACEGATE_BROKER_ADDRESS: `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`,
-    TRACEGATE_POLICY_ADDRESS: `127.0.0.1:${env.TRACEGATE_POLICY_GRPC_PORT}`,
-    TRACEGATE_MASKING_ADDRESS: `127.0.0.1:${env.TRACEGATE_MASKING_GRPC_PORT}`,
-    TRACEGATE_APPROVALS_ADDRESS: `127.0.0.1:${env.TRACEGATE_APPROVALS_GRPC_PORT}`,
-    TRACEGATE_AUDIT_ADDRESS: `127.0.0.1:${env.TRACEGATE_AUDIT_GRPC_PORT}`,
-  });
-  const strictPort = Number(env.TRACEGATE_GATEWAY_POSTGRES_PORT);
-  const asyncPort = await freePort();
-  const strictGateway = await gatewayProcess(gatewayEnv('strict', strictPort, Number(env.TRACEGATE_GATEWAY_GRPC_PORT), Number(env.TRACEGATE_GATEWAY_METRICS_PORT)), strictPort);
-  const asyncGateway = await gatewayProcess(gatewayEnv('async', asyncPort, await freePort(), await freePort()), asyncPort);
-  const asyncEnv = { TRACEGATE_GATEWAY_POSTGRES_PORT: String(asyncPort) };
-  const metadata = { 'x-tracegate-internal-token': internalToken };
-  const brokerAddress = `127.0.0.1:${env.TRACEGATE_BROKER_GRPC_PORT}`;
-  const targets = grpcClient<brokerV1.TargetServiceClient>(SERVICE_PROTOS.broker.files[0], 'tracegate.broker.v1.TargetService', brokerAddress, { metadata });
-  const identities = grpcClient<brokerV1.IdentityServiceClient>(SERVICE_PROTOS.broker.files[0], 'tracegate.broker.v1.IdentityService', brokerAddress, { metadata });
-  await targets.addTarget({
-    target: { name: 'bench', type: brokerV1.TargetType.TARGET_TYPE_POSTGRES, host: conn.host, port: conn.port, database: 'bench', user: conn.user, tls: brokerV1.TlsMode.TLS_MODE_DISABLE, labels: {} },
-    secret: conn.password,
-  } as brokerV1.AddTargetRequest);
-  const key = await identities.createKey({ name: 'bench-human', kind: brokerV1.IdentityKind.IDENTITY_KIND_HUMAN, groups: [] });
-  targets.close();
-  identities.close();
+  const stack = await startBenchStack(await target.createDatabase('tracegate'), conn);
+  // Nothing masked: this compares the cost of inspection and recording (masking has its own bench).
+  const strictPort = await stack.gateway({ TRACEGATE_DURABILITY: 'strict', TRACEGATE_GATEWAY_MASKING_PROFILE: '' });
+  const asyncPort = await stack.gateway({ TRACEGATE_DURABILITY: 'async', TRACEGATE_GATEWAY_MASKING_PROFILE: '' });
 
   const pipe = await barePipe(conn);
   const bouncer = await startPgBouncer(conn);
   const paths = {
     direct: conn,
-    tracegate: { ...conn, port: Number(env.TRACEGATE_GATEWAY_POSTGRES_PORT), user: 'bench-human', password: key.secret },
-    'tg-async': { ...conn, port: Number(asyncEnv.TRACEGATE_GATEWAY_POSTGRES_PORT), user: 'bench-human', password: key.secret },
+    tracegate: { ...conn, port: strictPort, user: stack.user, password: stack.password },
+    'tg-async': { ...conn, port: asyncPort, user: stack.user, password: stack.password },
     pgbouncer: { ...conn, port: bouncer.port },
     'node-pipe': { ...conn, port: pipe.port },
   };
@@ -245,9 +158,7 @@ async function main() {
   } finally {
     await bouncer.stop();
     await pipe.close();
-    await asyncGateway.stop();
-    await strictGateway.stop();
-    await tracegate.stop();
+    await stack.stop();
     await target.stop();
   }
   report(points);
