@@ -79,7 +79,7 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     .requested('b2', 'SELECT pg_sleep(600)');
   const agentReporting = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:05:00Z'))
     .started({ identityName: 'ci-agent', target: 'reporting', applicationName: 'node-postgres' })
-    .requested('c1', 'SELECT 42')
+    .requested('c1', 'SELECT 42', { effect: 'allow', rule: 'agent-writes-reviewed', approvalRequestId: 'req-7', approvalState: 'approved' }, { traceId: 't-0c1f' })
     .other('statement_masked', { statementId: 'c1', profile: 'pii' })
     .completed('c1', { commandTag: 'SELECT 1', rows: 1 })
     .ended('the target closed the connection');
@@ -196,7 +196,7 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
 
   it('skips an event type it does not know and still applies the events after it', async () => {
     const { statements } = await audit().getSession({ id: agentReporting.sessionId });
-    assert.deepEqual(statements.map((s) => [s.maskedText, s.commandTag]), [['SELECT 42', 'SELECT 1']]);
+    assert.deepEqual(statements.map((s) => [s.maskedText, s.commandTag, s.traceId, s.approvalRequestId, s.approvalState]), [['SELECT 42', 'SELECT 1', 't-0c1f', 'req-7', 'approved']]);
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="skipped"'), 1);
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), knownEventCount);
   });

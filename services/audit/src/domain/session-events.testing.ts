@@ -43,8 +43,8 @@ export class GatewaySessionScript {
   requested(
     statementId: string,
     text: string,
-    decision: { effect?: string; rule?: string; reason?: string } = {},
-    extra: { protocol?: 'simple' | 'extended' | 'function-call'; parameterCount?: number; inMultiStatement?: boolean } = {},
+    decision: { effect?: string; rule?: string; reason?: string; approvalRequestId?: string; approvalState?: string } = {},
+    extra: { protocol?: 'simple' | 'extended' | 'function-call'; parameterCount?: number; inMultiStatement?: boolean; traceId?: string } = {},
   ): this {
     this.seal('statement_requested', {
       statementId,
@@ -53,6 +53,8 @@ export class GatewaySessionScript {
       protocol: extra.protocol ?? 'simple',
       inMultiStatement: extra.inMultiStatement ?? false,
       parameterCount: extra.parameterCount ?? 0,
+      // As the proto3 JSON mapping writes it: a field at its default is left out.
+      ...(extra.traceId ? { traceId: extra.traceId } : {}),
     });
     this.seal('statement_decided', {
       statementId,
@@ -61,6 +63,7 @@ export class GatewaySessionScript {
       reason: decision.reason ?? '',
       policyVersion: 'builtin-1',
       maskingProfile: '',
+      ...(decision.approvalRequestId ? { approvalRequestId: decision.approvalRequestId, approvalState: decision.approvalState ?? '' } : {}),
     });
     return this;
   }

@@ -33,6 +33,8 @@ export interface StatementRequested extends Envelope {
   readonly protocol: string;
   readonly inMultiStatement: boolean;
   readonly parameterCount: number;
+  /** The reasoning trace the agent attached, '' if none. */
+  readonly traceId: string;
 }
 
 export interface StatementDecided extends Envelope {
@@ -43,6 +45,9 @@ export interface StatementDecided extends Envelope {
   readonly reason: string;
   readonly policyVersion: string;
   readonly maskingProfile: string;
+  /** For a reviewed statement: the approval request it was held for, and how that ended. */
+  readonly approvalRequestId: string;
+  readonly approvalState: string;
 }
 
 export interface StatementCompleted extends Envelope {
@@ -113,6 +118,7 @@ export function sessionEventOf(event: CloudEvent): SessionEvent | undefined {
         protocol: str('protocol'),
         inMultiStatement: bool('inMultiStatement'),
         parameterCount: num('parameterCount'),
+        traceId: str('traceId'),
       };
     case 'statement_decided':
       return {
@@ -124,6 +130,8 @@ export function sessionEventOf(event: CloudEvent): SessionEvent | undefined {
         reason: str('reason'),
         policyVersion: str('policyVersion'),
         maskingProfile: str('maskingProfile'),
+        approvalRequestId: str('approvalRequestId'),
+        approvalState: str('approvalState'),
       };
     case 'statement_completed':
       return {

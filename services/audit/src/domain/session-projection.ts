@@ -31,11 +31,16 @@ export interface StatementRecord {
   readonly protocol: string;
   readonly inMultiStatement: boolean;
   readonly parameterCount: number;
+  /** The reasoning trace the agent attached, '' if none. */
+  readonly traceId: string;
   readonly effect: string;
   readonly rule: string;
   readonly reason: string;
   readonly policyVersion: string;
   readonly maskingProfile: string;
+  /** The approval request a reviewed statement was held for, and how it ended (approved, denied, expired, withdrawn). */
+  readonly approvalRequestId: string;
+  readonly approvalState: string;
   readonly commandTag: string;
   readonly rows: number;
   readonly durationMs: number;
@@ -109,6 +114,7 @@ function applyToStatement(statement: StatementRecord, event: StatementEvent): St
         protocol: event.protocol,
         inMultiStatement: event.inMultiStatement,
         parameterCount: event.parameterCount,
+        traceId: event.traceId,
         requestedAt: event.time,
       };
     case 'statement_decided':
@@ -119,6 +125,8 @@ function applyToStatement(statement: StatementRecord, event: StatementEvent): St
         reason: event.reason,
         policyVersion: event.policyVersion,
         maskingProfile: event.maskingProfile,
+        approvalRequestId: event.approvalRequestId,
+        approvalState: event.approvalState,
         decidedAt: event.time,
       };
     case 'statement_completed':
@@ -165,11 +173,14 @@ function blankStatement(event: StatementEvent, sequence: number): StatementRecor
     protocol: '',
     inMultiStatement: false,
     parameterCount: 0,
+    traceId: '',
     effect: '',
     rule: '',
     reason: '',
     policyVersion: '',
     maskingProfile: '',
+    approvalRequestId: '',
+    approvalState: '',
     commandTag: '',
     rows: 0,
     durationMs: 0,

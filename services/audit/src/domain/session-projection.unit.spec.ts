@@ -88,6 +88,16 @@ describe('session projection: evolve', () => {
     assert.notEqual(a!.completedAt, null);
   });
 
+  it('given a reviewed statement with a reasoning trace, then it keeps the trace, the approval request and how the review ended', () => {
+    const script = new GatewaySessionScript('s1')
+      .started()
+      .requested('a', 'UPDATE t SET x = 1', { rule: 'agent-writes-reviewed', approvalRequestId: 'req-1', approvalState: 'approved' }, { traceId: 't-1' })
+      .requested('b', 'SELECT 1');
+    const [a, b] = given(script).statementsOf('s1');
+    assert.deepEqual([a!.traceId, a!.approvalRequestId, a!.approvalState], ['t-1', 'req-1', 'approved']);
+    assert.deepEqual([b!.traceId, b!.approvalRequestId, b!.approvalState], ['', '', '']);
+  });
+
   it('given a statement with no completion yet, then it has its decision and no outcome', () => {
     const [a] = given(new GatewaySessionScript('s1').started().requested('a', 'SELECT pg_sleep(60)')).statementsOf('s1');
     assert.equal(a!.effect, 'allow');

@@ -30,6 +30,9 @@ export class StatementEntity implements StatementRecord {
   @Column({ type: 'integer', name: 'parameter_count' })
   parameterCount!: number;
 
+  @Column({ type: 'text', name: 'trace_id' })
+  traceId!: string;
+
   @Column({ type: 'text' })
   effect!: string;
 
@@ -44,6 +47,12 @@ export class StatementEntity implements StatementRecord {
 
   @Column({ type: 'text', name: 'masking_profile' })
   maskingProfile!: string;
+
+  @Column({ type: 'text', name: 'approval_request_id' })
+  approvalRequestId!: string;
+
+  @Column({ type: 'text', name: 'approval_state' })
+  approvalState!: string;
 
   @Column({ type: 'text', name: 'command_tag' })
   commandTag!: string;

@@ -29,7 +29,8 @@ export interface BatchOutcome {
 const SESSION_COLUMNS = `id, identity_id, identity_name, identity_kind, identity_groups, target, client_address, application_name, protocol,
   credential_lease_id, started_at, ended_at, end_reason, statement_count, last_sequence`;
 const STATEMENT_COLUMNS = `session_id, statement_id, sequence, text, fingerprint, protocol, in_multi_statement, parameter_count, effect, rule, reason,
-  policy_version, masking_profile, command_tag, rows, duration_ms, sqlstate, error_message, executed, requested_at, decided_at, completed_at`;
+  policy_version, masking_profile, command_tag, rows, duration_ms, sqlstate, error_message, executed, requested_at, decided_at, completed_at,
+  trace_id, approval_request_id, approval_state`;
 
 /**
  * Writes the session projection, a batch of consecutive events per transaction: their ids go to
@@ -196,7 +197,7 @@ export class SessionProjectionRepository {
          FROM jsonb_to_recordset($1::jsonb) AS r(session_id text, statement_id text, sequence integer, text text, fingerprint text, protocol text,
               in_multi_statement boolean, parameter_count integer, effect text, rule text, reason text, policy_version text, masking_profile text,
               command_tag text, rows bigint, duration_ms bigint, sqlstate text, error_message text, executed boolean, requested_at timestamptz,
-              decided_at timestamptz, completed_at timestamptz)
+              decided_at timestamptz, completed_at timestamptz, trace_id text, approval_request_id text, approval_state text)
        ON CONFLICT (session_id, statement_id) DO UPDATE SET ${excludedAll(STATEMENT_COLUMNS, ['session_id', 'statement_id'])}`,
       [
         JSON.stringify(
@@ -223,6 +224,9 @@ export class SessionProjectionRepository {
             requested_at: s.requestedAt,
             decided_at: s.decidedAt,
             completed_at: s.completedAt,
+            trace_id: s.traceId,
+            approval_request_id: s.approvalRequestId,
+            approval_state: s.approvalState,
           })),
         ),
       ],
@@ -287,5 +291,8 @@ export function statementOfRow(row: Record<string, unknown>): StatementRecord {
     requestedAt: new Date(row.requested_at as string | Date),
     decidedAt: dateOrNull(row.decided_at),
     completedAt: dateOrNull(row.completed_at),
+    traceId: (row.trace_id as string | undefined) ?? '',
+    approvalRequestId: (row.approval_request_id as string | undefined) ?? '',
+    approvalState: (row.approval_state as string | undefined) ?? '',
   };
 }

@@ -32,7 +32,10 @@ describe('tracegate sessions against a running audit service', () => {
     .completed('a3', { executed: false })
     .requested('a4', 'SELECT pg_sleep(600)')
     .ended('client terminated');
-  const agent = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:30:00Z')).started({ identityName: 'ci-agent', target: 'reporting' });
+  const agent = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T01:30:00Z'))
+    .started({ identityName: 'ci-agent', target: 'reporting' })
+    .requested('r1', 'UPDATE reports SET done = true', { rule: 'agent-writes-reviewed', approvalRequestId: 'req-9', approvalState: 'approved' }, { traceId: 't-77' })
+    .completed('r1', { commandTag: 'UPDATE 1', rows: 1 });
 
   before(async () => {
     postgres = await startPostgres();
@@ -67,7 +70,7 @@ describe('tracegate sessions against a running audit service', () => {
         const [header, ...rows] = list.stdout.trimEnd().split('\n');
         assert.match(header!, /^ID\s+IDENTITY\s+TARGET\s+STARTED\s+ENDED\s+STATEMENTS$/);
         assert.equal(rows.length, 2);
-        assert.match(rows[0]!, new RegExp(`^${agent.sessionId}\\s+ci-agent\\s+reporting\\s+2026-11-22T01:30:00Z\\s+open\\s+0$`));
+        assert.match(rows[0]!, new RegExp(`^${agent.sessionId}\\s+ci-agent\\s+reporting\\s+2026-11-22T01:30:00Z\\s+open\\s+1$`));
         assert.match(rows[1]!, new RegExp(`^${alice.sessionId}\\s+alice\\s+billing\\s+2026-11-22T01:00:00Z\\s+2026-11-22T01:00:00Z\\s+4$`));
       },
       { description: 'both sessions projected and listed' },
@@ -152,6 +155,10 @@ describe('tracegate sessions against a running audit service', () => {
       ['+0.015s', '#2', 'deny (no-deletes) — deleting invoices is not allowed', 'error 42501: deleting invoices is not allowed', 'DELETE FROM invoices'],
       ['+0.030s', '#3', 'allow (read-only)', 'not run', 'SELECT 1'],
       ['+0.045s', '#4', 'allow (read-only)', 'no outcome yet', 'SELECT pg_sleep(600)'],
+    ]);
+    const reviewed = await tracegate(['sessions', 'replay', agent.sessionId], cli);
+    assert.deepEqual(reviewed.stdout.trimEnd().split('\n').map((l) => l.trim().split(/\s{2,}/)), [
+      ['+0.000s', '#1', 'allow (agent-writes-reviewed), review req-9 approved', 'UPDATE 1 (1 row)', 'UPDATE reports SET done = true', '[trace t-77]'],
     ]);
     const json = await tracegate(['sessions', 'replay', alice.sessionId, '--json', '--real-time'], cli);
     assert.equal(json.code, 0, json.stderr);

@@ -193,7 +193,8 @@ export function replayLine(s: auditV1.Statement, offsetMs: number | undefined): 
   const offset = offsetMs === undefined ? '' : `+${(offsetMs / 1000).toFixed(3)}s`;
   const trace = s.traceId ? `  [trace ${s.traceId}]` : '';
   const reason = s.effect === 'deny' && s.reason ? ` — ${oneLine(s.reason)}` : '';
-  return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
+  const approval = s.approvalRequestId ? `, review ${s.approvalRequestId} ${s.approvalState || 'pending'}` : '';
+  return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${approval}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
 }
 
 function millisOf(t: { seconds: number; nanos: number } | undefined): number | undefined {

@@ -54,6 +54,7 @@ export interface Statement {
   effect: string;
   /** The policy rule that made the decision. */
   rule: string;
+  /** The reasoning trace the agent attached to it, if any (TraceService.GetTrace under a reader grant). */
   traceId: string;
   /** When the statement was requested. */
   at:
@@ -86,6 +87,12 @@ export interface Statement {
     | undefined;
   /** Whether it was one of several statements in one simple-protocol Query. */
   inMultiStatement: boolean;
+  /**
+   * For a statement policy sent to review: the approval request it was held for
+   * (tracegate.approvals.v1), and how that ended: approved, denied, expired or withdrawn.
+   */
+  approvalRequestId: string;
+  approvalState: string;
 }
 
 export interface ListSessionsRequest {
@@ -497,6 +504,16 @@ export const Statement: MessageFns<Statement> = {
         : isSet(object.in_multi_statement)
         ? globalThis.Boolean(object.in_multi_statement)
         : false,
+      approvalRequestId: isSet(object.approvalRequestId)
+        ? globalThis.String(object.approvalRequestId)
+        : isSet(object.approval_request_id)
+        ? globalThis.String(object.approval_request_id)
+        : "",
+      approvalState: isSet(object.approvalState)
+        ? globalThis.String(object.approvalState)
+        : isSet(object.approval_state)
+        ? globalThis.String(object.approval_state)
+        : "",
     };
   },
 
@@ -567,6 +584,12 @@ export const Statement: MessageFns<Statement> = {
     }
     if (message.inMultiStatement !== false) {
       obj.inMultiStatement = message.inMultiStatement;
+    }
+    if (message.approvalRequestId !== "") {
+      obj.approvalRequestId = message.approvalRequestId;
+    }
+    if (message.approvalState !== "") {
+      obj.approvalState = message.approvalState;
     }
     return obj;
   },
