@@ -202,7 +202,10 @@ export function alignLineage(lineage: readonly OutputColumnLineage[], columns: r
     if (take < 0) return undefined;
     for (let k = 0; k < take; k++) {
       const column = columns[c + k]!;
-      const sources: SourceColumn[] = [{ ...(entry.star.table ? { table: entry.star.table } : {}), column: column.name }, ...entry.sources];
+      // With several stars the runs say where one table's columns end, not which table it was
+      // (a join's merged USING columns come first): each column is then counted as any table's.
+      const table = stars === 1 ? entry.star.table : undefined;
+      const sources: SourceColumn[] = [{ ...(table ? { table } : {}), column: column.name }, ...entry.sources];
       out.push({ name: column.name, sources, derived: entry.derived });
     }
     c += take;

@@ -107,9 +107,10 @@ describe('alignLineage', () => {
     const aligned = alignLineage(analyzeOutputLineage('SELECT 1 AS a, *, 2 AS b FROM users')!, [col('a', 0), col('id', 5), col('email', 5), col('b', 0)]);
     assert.deepEqual(aligned?.map((c) => c && show(c)), ['a:  (derived)', 'id: users.id (plain)', 'email: users.email (plain)', 'b:  (derived)']);
   });
-  it('several stars split by table OID', () => {
+  it('several stars split by table OID runs', () => {
     const aligned = alignLineage(analyzeOutputLineage('SELECT * FROM users u JOIN orders o ON true')!, [col('id', 5), col('email', 5), col('id', 6), col('total', 6)]);
-    assert.deepEqual(aligned?.map((c) => c && show(c)), ['id: users.id (plain)', 'email: users.email (plain)', 'id: orders.id (plain)', 'total: orders.total (plain)']);
+    // Which table each run is, the runs cannot say: each column counts as any table's.
+    assert.deepEqual(aligned?.map((c) => c && show(c)), ['id: id (plain)', 'email: email (plain)', 'id: id (plain)', 'total: total (plain)']);
   });
   it('gives up (undefined) when the columns cannot be lined up', () => {
     assert.equal(alignLineage(analyzeOutputLineage('SELECT a, b FROM t')!, [col('a', 1)]), undefined);

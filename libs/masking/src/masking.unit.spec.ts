@@ -129,6 +129,18 @@ describe('redactText', () => {
     assert.equal(parsed.note, 'ssn [REDACTED:us-ssn]');
     assert.deepEqual(hits, { 'json:json-card': 1, 'json:json-emails': 1, 'detector:us-ssn': 1 });
   });
+  it('values masked by a JSON path are not masked again by the detectors', () => {
+    const shaped = compileProfile(
+      { name: 'shape', version: '1', rules: [{ name: 'fpe', jsonPath: '$.email', strategy: 'format-preserving' }, { name: 'all', detector: '*', strategy: 'redact' }] },
+      { hashKey },
+    );
+    const { text, hits } = shaped.redactText('{"email":"jane@example.com","other":"john@example.com","n":null}');
+    const parsed = JSON.parse(text) as { email: string; other: string; n: null };
+    assert.match(parsed.email, /^[a-z]{4}@[a-z]{7}\.com$/);
+    assert.equal(parsed.other, '[REDACTED:email]');
+    assert.equal(parsed.n, null);
+    assert.deepEqual(hits, { 'json:fpe': 1, 'detector:email': 1 });
+  });
   it('returns the same text when nothing fires', () => {
     const text = 'SELECT 1 returned one row';
     assert.equal(profile.redactText(text).text, text);

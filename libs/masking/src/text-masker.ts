@@ -30,6 +30,37 @@ export interface JsonPathAction {
   readonly keepLast: number;
 }
 
+/** A JSON string that stands for a masked value while detectors run: private-use marks around a letter id. */
+const PLACEHOLDER = /"\uE000([a-z]+)\uE001"/g;
+
+function placeholder(index: number): string {
+  let id = '';
+  let n = index;
+  do {
+    id = String.fromCharCode(97 + (n % 26)) + id;
+    n = Math.floor(n / 26);
+  } while (n > 0);
+  return `\uE000${id}\uE001`;
+}
+
+function placeholderIndex(id: string): number {
+  let n = 0;
+  for (const ch of id) n = n * 26 + (ch.charCodeAt(0) - 97);
+  return n;
+}
+
+function parseJsonDocument(text: string, json: 'always' | 'if-json'): Json | undefined {
+  if (json === 'if-json') {
+    const first = text.trimStart()[0];
+    if (first !== '{' && first !== '[') return undefined;
+  }
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Findings in a text, with the folding needed to map them back to it. */
 export interface Scan {
   readonly folded: FoldedText;
@@ -60,31 +91,22 @@ export class TextMasker {
   }
 
   mask(text: string, hits: HitCounter, json: 'always' | 'if-json' = 'if-json'): string {
-    const afterJson = this.jsonActions.length > 0 ? this.maskJson(text, hits, json) : text;
-    return this.maskDetected(afterJson, hits);
-  }
-
-  /** JSON paths over a JSON document; text that is not JSON is returned as it is. */
-  maskJson(text: string, hits: HitCounter, json: 'always' | 'if-json'): string {
-    if (json === 'if-json') {
-      const first = text.trimStart()[0];
-      if (first !== '{' && first !== '[') return text;
-    }
-    let document: Json;
-    try {
-      document = JSON.parse(text) as Json;
-    } catch {
-      return text;
-    }
-    let changed = 0;
+    if (this.jsonActions.length === 0) return this.maskDetected(text, hits);
+    const document = parseJsonDocument(text, json);
+    if (document === undefined) return this.maskDetected(text, hits);
+    // Values masked by a JSON path are held out of the detectors' sight behind placeholders (an
+    // email made format-preserving must not be redacted again, a hash token is no card number),
+    // and put in after.
+    const masked: (string | null)[] = [];
     for (const action of this.jsonActions) {
-      const n = maskJsonPath(document, action.path, (value) => this.applier.apply(value, action.strategy, action.keepLast));
-      if (n > 0) {
-        hits.add(`json:${action.rule}`, n);
-        changed += n;
-      }
+      const n = maskJsonPath(document, action.path, (value) => {
+        masked.push(this.applier.apply(value, action.strategy, action.keepLast));
+        return placeholder(masked.length - 1);
+      });
+      if (n > 0) hits.add(`json:${action.rule}`, n);
     }
-    return changed > 0 ? JSON.stringify(document) : text;
+    if (masked.length === 0) return this.maskDetected(text, hits);
+    return this.maskDetected(JSON.stringify(document), hits).replace(PLACEHOLDER, (_, id: string) => JSON.stringify(masked[placeholderIndex(id)]) ?? 'null');
   }
 
   scan(text: string): Scan | undefined {
