@@ -8,3 +8,4 @@ export { MaskingProfileError, validateProfileSpec, type MaskingHits, type Maskin
 export { PgType, type MaskingRefusal, type ResultColumn, type ResultMaskPlan } from './result-plan.js';
 export { isStrategy, MIN_HASH_KEY_BYTES, REDACTED, STRATEGIES, type MaskingStrategy } from './strategies.js';
 export { profileFromProto, profileToProto } from './proto-mapping.js';
+export { CompiledProfileSet, type ProfileSetUpdate } from './profile-set.js';

@@ -5,6 +5,7 @@ import { compileProfile, type CompiledMaskingProfile } from './compiled-profile.
 import { DEFAULT_PROFILE } from './default-profile.js';
 import { loadSqlParser } from './lineage.js';
 import { MaskingProfileError, type MaskingProfileSpec } from './profile.js';
+import { CompiledProfileSet } from './profile-set.js';
 import { profileFromProto, profileToProto } from './proto-mapping.js';
 import { PgType, type ResultColumn, type ResultMaskPlan } from './result-plan.js';
 import { partial, StrategyApplier } from './strategies.js';
@@ -317,5 +318,24 @@ describe('column rules follow lineage', () => {
 describe('proto mapping', () => {
   it('a profile survives the round trip through its proto form', () => {
     assert.deepEqual(profileFromProto(profileToProto(PROFILE)), PROFILE);
+  });
+});
+
+describe('CompiledProfileSet', () => {
+  it('compiles what changed, keeps what did not, and keeps the previous version of a profile that does not compile', () => {
+    const set = new CompiledProfileSet(hashKey);
+    const v1 = profileToProto(PROFILE);
+    const def = profileToProto(DEFAULT_PROFILE);
+    assert.deepEqual(set.update({ profiles: [v1, def] }), { compiled: ['billing', 'default'], removed: [], refused: [] });
+    const billing = set.profile('billing');
+    assert.deepEqual(set.update({ profiles: [v1, def] }), { compiled: [], removed: [], refused: [] });
+    assert.equal(set.profile('billing'), billing);
+    const broken = { ...v1, version: '8', rules: [{ ...v1.rules[0]!, strategy: 99 as never }] };
+    const update = set.update({ profiles: [broken] });
+    assert.deepEqual(update.compiled, []);
+    assert.deepEqual(update.removed, ['default']);
+    assert.match(update.refused[0]!.reason, /strategy 'unknown strategy 99' is not one of/);
+    assert.equal(set.profile('billing')?.version, '7');
+    assert.deepEqual(set.names(), ['billing']);
   });
 });
