@@ -12,8 +12,11 @@ export const gatewayConfigSchema = {
   maskingAddress: optional(env.string('TRACEGATE_MASKING_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
   /** The key of the hash masking strategy, shared with the masking service so a value masks to the same token everywhere. */
   maskingHashKey: optional(env.string('TRACEGATE_MASKING_HASH_KEY', { pattern: /^[A-Za-z0-9+/_-]{43,}={0,2}$/, describe: 'base64 of at least 32 random bytes (`openssl rand -base64 32`)', secret: true })),
-  /** The masking profile for statements whose decision names none; empty: such results pass unmasked and their rows are not recorded. */
-  maskingFallbackProfile: env.string('TRACEGATE_GATEWAY_MASKING_PROFILE', { fallback: 'default', pattern: /^[A-Za-z0-9_.-]*$/, describe: 'a masking profile name, or empty for none' }),
+  /**
+   * The masking profile for statements whose decision names none; `none`: such results pass
+   * unmasked and their rows are not recorded (an empty value means the default, like any unset variable).
+   */
+  maskingFallbackProfile: env.string('TRACEGATE_GATEWAY_MASKING_PROFILE', { fallback: 'default', pattern: /^[A-Za-z0-9_.-]+$/, describe: "a masking profile name, or 'none'" }),
   /** How many rows of each result the audit trail keeps, after masking (the total count is always recorded). */
   recordedRows: env.int('TRACEGATE_GATEWAY_RECORDED_ROWS', { fallback: 100, min: 0, max: 100_000 }),
   auditAddress: optional(env.string('TRACEGATE_AUDIT_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),

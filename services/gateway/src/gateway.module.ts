@@ -71,7 +71,7 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         startupTimeoutMs: config.startupTimeoutMs,
         recordedRows: config.recordedRows,
-        maskingFallbackProfile: config.maskingFallbackProfile,
+        maskingFallbackProfile: config.maskingFallbackProfile === 'none' ? '' : config.maskingFallbackProfile,
         maxMessageLength: 1024 * 1024 * 1024,
       },
       {

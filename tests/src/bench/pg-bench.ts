@@ -136,8 +136,8 @@ async function main() {
 
   const stack = await startBenchStack(await target.createDatabase('tracegate'), conn);
   // Nothing masked: this compares the cost of inspection and recording (masking has its own bench).
-  const strictPort = await stack.gateway({ TRACEGATE_DURABILITY: 'strict', TRACEGATE_GATEWAY_MASKING_PROFILE: '' });
-  const asyncPort = await stack.gateway({ TRACEGATE_DURABILITY: 'async', TRACEGATE_GATEWAY_MASKING_PROFILE: '' });
+  const strictPort = await stack.gateway({ TRACEGATE_DURABILITY: 'strict', TRACEGATE_GATEWAY_MASKING_PROFILE: 'none' });
+  const asyncPort = await stack.gateway({ TRACEGATE_DURABILITY: 'async', TRACEGATE_GATEWAY_MASKING_PROFILE: 'none' });
 
   const pipe = await barePipe(conn);
   const bouncer = await startPgBouncer(conn);
