@@ -55,6 +55,7 @@ describe('strategies', () => {
     assert.equal(partial('4111111111111111', 4), '************1111');
     assert.equal(partial('12345', 4), '***45');
     assert.equal(partial('ab', 4), '*b');
+    assert.equal(partial('card 😀😀1234', 4), '*******1234');
   });
   it('format-preserving keeps an email shape and its top-level domain, deterministically', () => {
     const masked = applier.formatPreserving('jane.doe@example.com');

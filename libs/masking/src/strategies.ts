@@ -112,11 +112,18 @@ export class StrategyApplier {
   }
 }
 
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /**
  * Keeps the last `keepLast` characters and stars the rest. Never more than half the value is
  * kept: "keep the last 4" of a 5-character value would otherwise all but reveal it.
  */
 export function partial(value: string, keepLast: number): string {
+  if (!SURROGATE.test(value)) {
+    const keep = Math.min(keepLast, Math.floor(value.length / 2));
+    return '*'.repeat(value.length - keep) + value.slice(value.length - keep);
+  }
+  // Characters beyond the BMP are two UTF-16 units: count and keep whole characters.
   const chars = Array.from(value);
   const keep = Math.min(keepLast, Math.floor(chars.length / 2));
   return '*'.repeat(chars.length - keep) + chars.slice(chars.length - keep).join('');

@@ -30,8 +30,12 @@ export interface JsonPathAction {
   readonly keepLast: number;
 }
 
-/** A JSON string that stands for a masked value while detectors run: private-use marks around a letter id. */
-const PLACEHOLDER = /"\uE000([a-z]+)\uE001"/g;
+/**
+ * A JSON string that stands for a masked value while detectors run: a letter id between two
+ * U+0001 characters, which JSON.stringify writes as the ASCII escape \u0001 (so the serialized
+ * document stays ASCII, the detectors' fast path) and no detector matches.
+ */
+const PLACEHOLDER = /"\\u0001([a-z]+)\\u0001"/g;
 
 function placeholder(index: number): string {
   let id = '';
@@ -40,7 +44,7 @@ function placeholder(index: number): string {
     id = String.fromCharCode(97 + (n % 26)) + id;
     n = Math.floor(n / 26);
   } while (n > 0);
-  return `\uE000${id}\uE001`;
+  return `\u0001${id}\u0001`;
 }
 
 function placeholderIndex(id: string): number {
