@@ -241,6 +241,11 @@ describe('planResult and maskDataRow', () => {
     assert.equal(masked[1], null);
     assert.deepEqual(masked[2], small);
   });
+  it('scans text arrays in text format, keeping the array literal valid', () => {
+    const p = plan(profile, [{ name: 'contacts', tableOid: 0, columnId: 0, typeOid: 1009, format: 0 }]);
+    const [masked] = texts(p.maskDataRow(dataRow(['{"call +1 415 555 2671",10.0.0.1,plain}'])));
+    assert.equal(masked, '{"call [REDACTED:phone]",[REDACTED:ipv4],plain}');
+  });
   it('refuses a targeted user type in binary format, and says what to do', () => {
     const result = profile.planResult([{ name: 'password', tableOid: 1, columnId: 1, typeOid: 40001, format: 1 }]);
     assert.ok('refused' in result);

@@ -49,6 +49,12 @@ export const PgType = {
 const FIRST_NORMAL_OID = 16384;
 
 const TEXTUAL = new Set<number>([PgType.text, PgType.varchar, PgType.bpchar, PgType.name, PgType.unknown, PgType.xml]);
+/**
+ * Arrays of text and JSON (text[], varchar[], bpchar[], json[], jsonb[]): in text format their
+ * literal is scanned like text; every replacement a detector makes (no spaces, commas, braces or
+ * quotes) leaves the literal valid.
+ */
+const TEXT_ARRAYS = new Set<number>([1009, 1015, 1014, 199, 3807]);
 
 /** A whole-column rule, resolved for one column. */
 export interface WholeColumnMask {
@@ -129,7 +135,7 @@ function scanCodec(column: ResultColumn, detectors: boolean): Codec | undefined 
   const { typeOid, format } = column;
   if (typeOid === PgType.json || (typeOid === PgType.jsonb && format === 0)) return 'json';
   if (typeOid === PgType.jsonb) return 'jsonb-binary';
-  if (TEXTUAL.has(typeOid)) return 'text';
+  if (TEXTUAL.has(typeOid) || (TEXT_ARRAYS.has(typeOid) && format === 0)) return 'text';
   if (typeOid >= FIRST_NORMAL_OID) return format === 0 ? 'text' : 'user-binary';
   // Card numbers and the like kept as numbers: a finding there nulls the value.
   if (detectors && typeOid === PgType.int8) return format === 0 ? 'null-only' : 'int8-binary';
