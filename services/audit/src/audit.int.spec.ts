@@ -113,10 +113,10 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     await postgres?.stop();
   });
 
-  it('refuses the reads without the internal token, or with a wrong one, saying which metadata it expects', async () => {
-    await assert.rejects(audit(null).listSessions({ target: '', identityId: '', identityName: '', limit: 0 }), grpcError(GrpcStatus.UNAUTHENTICATED, /'x-tracegate-internal-token'.*missing/));
+  it('refuses the reads without credentials or with a wrong internal token, and verification without the internal token, saying which metadata it expects', async () => {
+    await assert.rejects(audit(null).listSessions({ target: '', identityId: '', identityName: '', limit: 0 }), grpcError(GrpcStatus.UNAUTHENTICATED, /^this call needs an API key in the gRPC metadata 'x-tracegate-api-key'/));
     await assert.rejects(audit(`${TOKEN}x`).getSession({ id: alice.sessionId }), grpcError(GrpcStatus.UNAUTHENTICATED, /'x-tracegate-internal-token'.*wrong/));
-    await assert.rejects(audit(null).verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNAUTHENTICATED));
+    await assert.rejects(audit(null).verifySession({ id: alice.sessionId }), grpcError(GrpcStatus.UNAUTHENTICATED, /^VerifySession is for tracegate's own services: it needs the internal token in the gRPC metadata 'x-tracegate-internal-token'/));
   });
 
   it('lists the projected sessions newest first, filtered by target and identity, up to a limit', async () => {

@@ -14,6 +14,7 @@ import { SessionEvidenceRepository } from './repositories/session-evidence.repos
 import { CheckpointSigner } from './services/checkpoint-signer.js';
 import { SessionReplayer } from './services/session-replayer.js';
 import { SessionVerifier } from './services/session-verifier.js';
+import { SessionAccess } from './services/session-access.js';
 import { ProjectionRebuilder } from './services/projection-rebuilder.js';
 import { ProjectionRebuildRepository } from './repositories/projection-rebuild.repository.js';
 import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
@@ -72,6 +73,7 @@ export class AuditModule {
         SessionVerifier,
         ProjectionRebuildRepository,
         ProjectionRebuilder,
+        SessionAccess,
         ...TRACE_PROVIDERS,
       ],
     };

@@ -13,7 +13,7 @@ export class ProgressLine {
     private readonly unit: string,
     private total: number | undefined,
     private readonly out: { isTTY?: boolean; write(text: string): unknown } = process.stderr,
-    private readonly enabled: boolean = process.stdout.isTTY === true && process.stderr.isTTY === true,
+    readonly enabled: boolean = process.stdout.isTTY === true && process.stderr.isTTY === true,
   ) {}
 
   setTotal(total: number | undefined): void {

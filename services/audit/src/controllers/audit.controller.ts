@@ -1,15 +1,19 @@
-import { Controller, UseFilters, UseGuards } from '@nestjs/common';
+import { Controller, UseFilters } from '@nestjs/common';
+import type { Metadata } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
 import { auditV1 } from '@tracegate/contracts';
 import { ProjectionRebuilder } from '../services/projection-rebuilder.js';
+import { SessionAccess } from '../services/session-access.js';
 import { SessionReader } from '../services/session-reader.js';
 import { SessionReplayer } from '../services/session-replayer.js';
 import { SessionVerifier } from '../services/session-verifier.js';
 import { AuditErrorFilter } from './audit-error.filter.js';
-import { InternalTokenGuard } from './internal-token.guard.js';
 
+/**
+ * Reads (ListSessions, GetSession, ReplaySession) take the internal token or an identity's API
+ * key under a reader grant; VerifySession and RebuildProjection take the internal token only.
+ */
 @Controller()
-@UseGuards(InternalTokenGuard)
 @UseFilters(AuditErrorFilter)
 @auditV1.AuditServiceControllerMethods()
 export class AuditController implements auditV1.AuditServiceController {
@@ -18,25 +22,34 @@ export class AuditController implements auditV1.AuditServiceController {
     private readonly replayer: SessionReplayer,
     private readonly verifier: SessionVerifier,
     private readonly rebuilder: ProjectionRebuilder,
+    private readonly access: SessionAccess,
   ) {}
 
-  async listSessions(request: auditV1.ListSessionsRequest): Promise<auditV1.ListSessionsResponse> {
-    return { sessions: await this.reader.list(request) };
+  async listSessions(request: auditV1.ListSessionsRequest, metadata?: Metadata): Promise<auditV1.ListSessionsResponse> {
+    return { sessions: await this.reader.list(request, await this.access.reader(metadata)) };
   }
 
-  getSession(request: auditV1.GetSessionRequest): Promise<auditV1.GetSessionResponse> {
-    return this.reader.get(request.id);
+  async getSession(request: auditV1.GetSessionRequest, metadata?: Metadata): Promise<auditV1.GetSessionResponse> {
+    return this.reader.get(request.id, await this.access.reader(metadata));
   }
 
-  replaySession(request: auditV1.ReplaySessionRequest): Observable<auditV1.ReplaySessionResponse> {
-    return streamOf((signal) => this.replayer.replay(request.id, request.realTime, signal));
+  replaySession(request: auditV1.ReplaySessionRequest, metadata?: Metadata): Observable<auditV1.ReplaySessionResponse> {
+    const replayer = this.replayer;
+    const access = this.access;
+    return streamOf(async function* (signal) {
+      yield* replayer.replay(request.id, request.realTime, await access.reader(metadata), signal);
+    });
   }
 
-  rebuildProjection(): Observable<auditV1.RebuildProjectionResponse> {
-    return streamOf((signal) => this.rebuilder.run(signal));
+  rebuildProjection(_request: auditV1.RebuildProjectionRequest, metadata?: Metadata): Observable<auditV1.RebuildProjectionResponse> {
+    return streamOf((signal) => {
+      this.access.requireInternal(metadata, 'RebuildProjection');
+      return this.rebuilder.run(signal);
+    });
   }
 
-  async verifySession(request: auditV1.VerifySessionRequest): Promise<auditV1.VerifySessionResponse> {
+  async verifySession(request: auditV1.VerifySessionRequest, metadata?: Metadata): Promise<auditV1.VerifySessionResponse> {
+    this.access.requireInternal(metadata, 'VerifySession');
     const verdict = await this.verifier.verify(request.id);
     return { intact: verdict.intact, eventsChecked: verdict.eventsChecked, problems: [...verdict.problems] };
   }
@@ -48,6 +61,7 @@ function streamOf<T>(produce: (signal: AbortSignal) => AsyncGenerator<T>): Obser
     const abort = new AbortController();
     void (async () => {
       try {
+        // Inside the try: a refusal thrown while starting reaches the caller as its status.
         for await (const item of produce(abort.signal)) {
           if (abort.signal.aborted) return;
           subscriber.next(item);

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { auditV1 } from '@tracegate/contracts';
+import type { SessionCaller } from './session-access.js';
 import { SessionReader } from './session-reader.js';
 
 /** The longest pause a real-time replay keeps between two statements: an idle hour plays as this. */
@@ -15,8 +16,8 @@ export const REPLAY_MAX_GAP_MS = 10_000;
 export class SessionReplayer {
   constructor(private readonly reader: SessionReader) {}
 
-  async *replay(id: string, realTime: boolean, signal?: AbortSignal): AsyncGenerator<auditV1.ReplaySessionResponse> {
-    const { statements } = await this.reader.get(id);
+  async *replay(id: string, realTime: boolean, caller: SessionCaller, signal?: AbortSignal): AsyncGenerator<auditV1.ReplaySessionResponse> {
+    const { statements } = await this.reader.get(id, caller);
     let previous: number | undefined;
     for (const statement of statements) {
       const at = statement.at ? statement.at.seconds * 1000 + Math.floor(statement.at.nanos / 1e6) : undefined;

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { runCli } from '../testing/run-cli.js';
 import { auditService } from '@tracegate/audit';
+import { brokerService } from '@tracegate/broker';
 import { GatewaySessionScript } from '@tracegate/audit/domain/session-events.testing';
 import { startServices, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
@@ -40,11 +41,15 @@ describe('tracegate sessions against a running audit service', () => {
   before(async () => {
     postgres = await startPostgres();
     const grpcPort = String(await freePort());
+    const brokerPort = String(await freePort());
     databaseUrl = await postgres.createDatabase();
-    proc = await startServices([auditService], {
+    proc = await startServices([brokerService, auditService], {
       component: 'tracegate cli test',
       databaseUrl,
       env: {
+        TRACEGATE_BROKER_GRPC_PORT: brokerPort,
+        TRACEGATE_BROKER_METRICS_PORT: String(await freePort()),
+        TRACEGATE_BROKER_KEYS: `k1:${randomBytes(32).toString('base64')}`,
         TRACEGATE_AUDIT_GRPC_PORT: grpcPort,
         TRACEGATE_AUDIT_METRICS_PORT: String(await freePort()),
         TRACEGATE_INTERNAL_TOKEN: TOKEN,
@@ -52,7 +57,7 @@ describe('tracegate sessions against a running audit service', () => {
       },
     });
     home = await mkdtemp(path.join(tmpdir(), 'tracegate-cli-'));
-    cli = { TRACEGATE_AUDIT_GRPC_PORT: grpcPort, TRACEGATE_INTERNAL_TOKEN: TOKEN, TRACEGATE_HOME: home };
+    cli = { TRACEGATE_AUDIT_GRPC_PORT: grpcPort, TRACEGATE_BROKER_GRPC_PORT: brokerPort, TRACEGATE_INTERNAL_TOKEN: TOKEN, TRACEGATE_HOME: home };
     await proc.eventLog.append([...alice.records(), ...agent.records()]);
   });
 
@@ -212,5 +217,59 @@ describe('tracegate sessions against a running audit service', () => {
     const json = await tracegate(['audit', 'rebuild', '--json'], cli);
     assert.equal(json.code, 0, json.stderr);
     assert.deepEqual(Object.keys(JSON.parse(json.stdout) as object), ['generation', 'eventsProjected', 'sessions']);
+  });
+
+  it('lets an identity with its API key read only the sessions its reader grants cover, records each read, and refuses an expired grant', async () => {
+    const created = await tracegate(['key', 'create', '--name', 'auditor', '--kind', 'human'], cli);
+    assert.equal(created.code, 0, created.stderr);
+    const apiKey = /^(tg_\S+)$/m.exec(created.stdout)?.[1];
+    assert.ok(apiKey, created.stdout);
+    const auditor = { ...cli, TRACEGATE_API_KEY: apiKey, TRACEGATE_IDENTITY: 'auditor' };
+
+    const none = await tracegate(['sessions', 'show', alice.sessionId], auditor);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, new RegExp(`^tracegate: identity 'auditor' holds no reader grant for agent 'alice' or target 'billing', so it may not read session ${alice.sessionId}; an administrator can grant it: \`tracegate grants create --reader auditor --agent alice --expires-in 1h\``));
+
+    const granted = await tracegate(['grants', 'create', '--reader', 'auditor', '--agent', 'alice', '--expires-in', '1h', '--reason', 'INC-42'], cli);
+    assert.equal(granted.code, 0, granted.stderr);
+    const show = await tracegate(['sessions', 'show', alice.sessionId], auditor);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, /^session {4}/);
+    const replay = await tracegate(['sessions', 'replay', alice.sessionId, '--json'], auditor);
+    assert.equal(replay.code, 0, replay.stderr);
+    const list = await tracegate(['sessions', 'list'], auditor);
+    assert.deepEqual(list.stdout.trimEnd().split('\n').slice(1).map((r) => r.split(/\s+/)[0]), [alice.sessionId], "only alice's session, not the agent's");
+    const other = await tracegate(['sessions', 'show', agent.sessionId], auditor);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /holds no reader grant for agent 'ci-agent' or target 'reporting'/);
+    const verify = await tracegate(['sessions', 'verify', alice.sessionId], { ...auditor, TRACEGATE_INTERNAL_TOKEN: 'not-the-token-but-long-enough-0123456789' });
+    assert.equal(verify.code, 1, 'verification needs the internal token, whatever the API key');
+
+    // Every read and refusal is on tracegate.audit.v1, in the reader's chain.
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    try {
+      await expectEventually(async () => {
+        const { rows } = await db.query<{ type: string; id: string }>(
+          `SELECT event->>'type' AS type, event->'data'->>'id' AS id FROM tracegate_log.events WHERE topic = 'tracegate.audit.v1' AND key = 'auditor' AND event->'data'->>'kind' = 'session' ORDER BY position`,
+        );
+        assert.deepEqual(rows.map((r) => [r.type.split('.')[3], r.id]), [
+          ['refused', alice.sessionId],
+          ['read', alice.sessionId],
+          ['read', alice.sessionId],
+          ['read', alice.sessionId],
+          ['refused', agent.sessionId],
+        ]);
+      });
+    } finally {
+      await db.end();
+    }
+
+    const brief = await tracegate(['grants', 'create', '--reader', 'auditor', '--target', 'reporting', '--expires-in', '1s'], cli);
+    assert.equal(brief.code, 0, brief.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    const expired = await tracegate(['sessions', 'show', agent.sessionId], auditor);
+    assert.equal(expired.code, 1);
+    assert.match(expired.stderr, /expired at \d{4}-\d\d-\d\dT/);
   });
 });

@@ -4,6 +4,7 @@ import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import { ProgressLine } from '../progress.js';
 import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
+import { apiKeyMetadata } from './trace-connection.js';
 
 export const SESSIONS_USAGE = `usage:
   tracegate sessions list [--target T] [--identity NAME] [--limit N] [--json]
@@ -19,7 +20,9 @@ export const SESSIONS_USAGE = `usage:
       events and the signed checkpoints; exits 1 and names each problem if anything was changed
 
 The audit service is at TRACEGATE_AUDIT_ADDRESS (default 127.0.0.1:7106); the internal token comes
-from TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
+from TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token. With TRACEGATE_API_KEY
+set (and TRACEGATE_IDENTITY, its name, optionally) list, show and replay read as that identity
+instead: only sessions its reader grants cover (\`tracegate grants create\`), each read recorded.
 `;
 
 export interface AuditConnection {
@@ -28,10 +31,10 @@ export interface AuditConnection {
 }
 
 /** TRACEGATE_AUDIT_ADDRESS, default 127.0.0.1:<TRACEGATE_AUDIT_GRPC_PORT or 7106>; the token as the broker commands find it. */
-export function auditConnection(environment: Record<string, string | undefined>): AuditConnection {
+export function auditConnection(environment: Record<string, string | undefined>, asIdentity = false): AuditConnection {
   const address = environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
   const client = grpcClient<auditV1.AuditServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.AuditService', address, {
-    metadata: { [INTERNAL_TOKEN_METADATA]: internalToken(environment) },
+    metadata: asIdentity && environment.TRACEGATE_API_KEY?.trim() ? apiKeyMetadata(environment) : { [INTERNAL_TOKEN_METADATA]: internalToken(environment) },
     deadlineMs: 15_000,
   });
   return { address, client };
@@ -97,7 +100,7 @@ async function list(args: readonly string[], environment: Record<string, string 
   });
   const limit = values.limit === undefined ? 0 : Number(values.limit);
   if (values.limit !== undefined && (!Number.isInteger(limit) || limit < 1 || limit > 1000)) throw new UsageError(`--limit '${values.limit}' is not a whole number from 1 to 1000`);
-  const connection = auditConnection(environment);
+  const connection = auditConnection(environment, true);
   const { sessions } = await callAudit(connection, (audit) => audit.listSessions({ target: values.target!, identityId: '', identityName: values.identity!, limit }));
   if (values.json) {
     process.stdout.write(`${JSON.stringify(auditV1.ListSessionsResponse.toJSON({ sessions: sessions.map(sessionForJson) }), null, 2)}\n`);
@@ -117,7 +120,7 @@ async function show(args: readonly string[], environment: Record<string, string 
   const { values, positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: { json: { type: 'boolean', default: false } } });
   if (positionals.length !== 1) throw new UsageError(`expected one session id, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   const id = positionals[0]!;
-  const connection = auditConnection(environment);
+  const connection = auditConnection(environment, true);
   const { session, statements } = await callAudit(connection, (audit) => audit.getSession({ id }));
   if (!session) throw new CommandError(`the audit service returned no session for '${id}'`);
   if (values.json) {
@@ -155,11 +158,11 @@ async function replay(args: readonly string[], environment: Record<string, strin
   if (positionals.length !== 1) throw new UsageError(`expected one session id, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
   if (values['real-time'] && values.instant) throw new UsageError('--real-time and --instant contradict each other; give one');
   const id = positionals[0]!;
-  const connection = auditConnection(environment);
+  const connection = auditConnection(environment, true);
   const progress = new ProgressLine('statements', undefined);
   try {
-    const { session } = await connection.client.getSession({ id });
-    progress.setTotal(session?.statementCount);
+    // Only a terminal shows progress; asking for the total is one more (recorded) read.
+    if (progress.enabled) progress.setTotal((await connection.client.getSession({ id })).session?.statementCount);
     const stream = connection.client.stream<auditV1.ReplaySessionResponse>('replaySession', { id, realTime: values['real-time'] === true });
     let played = 0;
     let first: number | undefined;
