@@ -15,11 +15,22 @@
  * test: nothing here asserts a speed. BENCH_SECONDS (default 10) sets the length of each point.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  loadPackageDefinition,
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type Client,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { PROTO_LOADER_OPTIONS, PROTO_ROOT, policyV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA } from '@tracegate/runtime';
@@ -29,7 +40,9 @@ import { parsePolicyDocument } from '@tracegate/policy/domain/policy-document';
 import { celActivationOf, PolicyEngine, type DecisionInput } from '@tracegate/policy/domain/policy-engine';
 import { analyseShellCommand } from '@tracegate/policy/domain/shell-analysis';
 import { analyseStatement, loadSqlParser } from '@tracegate/policy/domain/sql-analysis';
+import { PolicyError } from '@tracegate/policy/domain/policy-error';
 import { readPolicyDirectory } from '@tracegate/policy/repositories/policy-file.repository';
+import { analyseCommand, commandOf, decideResponseOf, decisionInputOf } from '@tracegate/policy/services/proto-mapping';
 import { freePort, pollUntil, startPostgres } from '@tracegate/test-harness';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -106,7 +119,20 @@ function inProcess(): InProcessPoint[] {
   return points;
 }
 
+/**
+ * CPU seconds a process has used (user + system, from /proc; Linux clock ticks are 1/100 s). On a
+ * shared machine the decisions per second depend on who else runs; the service's CPU per
+ * decision does not, and says how many decisions one core of the service can make.
+ */
+function cpuSecondsOf(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 interface GrpcPoint {
+  /** The service's CPU time per decision during the point, µs (NaN when not measured). */
+  readonly serviceCpuUsPerDecision?: number;
   /** Calls made (a batch is one call); mean and p99 are per call. */
   readonly calls: number;
   readonly concurrency: number;
@@ -199,8 +225,9 @@ async function overGrpc(address: string, concurrency: number, channels: number, 
 }
 
 /** Runs `overGrpc` in `loaders` child processes at once and adds their results up. */
-async function fromLoaders(address: string, concurrency: number, channels: number, loaders: number, kind: LoadKind = 'decide'): Promise<GrpcPoint> {
+async function fromLoaders(address: string, concurrency: number, channels: number, loaders: number, kind: LoadKind = 'decide', servicePid?: number): Promise<GrpcPoint> {
   const self = fileURLToPath(import.meta.url);
+  const cpuBefore = cpuSecondsOf(servicePid);
   const share = (total: number, i: number) => Math.floor(total / loaders) + (i < total % loaders ? 1 : 0);
   const runs = Array.from({ length: loaders }, (_, i) => {
     const child = spawn(process.execPath, [self, '--load', address, String(share(concurrency, i)), String(Math.max(1, share(channels, i))), kind], {
@@ -212,7 +239,9 @@ async function fromLoaders(address: string, concurrency: number, channels: numbe
   });
   const points = await Promise.all(runs);
   const decisions = points.reduce((a, p) => a + p.decisions, 0);
+  const cpuUsed = cpuSecondsOf(servicePid) - cpuBefore;
   return {
+    serviceCpuUsPerDecision: (cpuUsed * 1e6) / Math.max(1, decisions),
     concurrency,
     channels,
     decisions,
@@ -264,6 +293,53 @@ async function startPolicyService(databaseUrl: string, policyDir: string | undef
   return { address, child };
 }
 
+/**
+ * The same decisions served by a bare grpc-js server (no NestJS), in its own process: what the
+ * transport costs without the framework's per-call pipeline. A diagnostic, not a deployment.
+ */
+async function bareServer(port: number): Promise<void> {
+  await loadSqlParser();
+  const engine = new PolicyEngine(parsePolicyDocument(BUILTIN_POLICY_YAML, BUILTIN_POLICY_SOURCE).document);
+  const version = 'bare';
+  const loaded = loadPackageDefinition(loadSync(SERVICE_PROTOS.policy.files[0], { ...PROTO_LOADER_OPTIONS, includeDirs: [PROTO_ROOT] })) as unknown as {
+    tracegate: { policy: { v1: { PolicyService: { service: Parameters<Server['addService']>[0] } } } };
+  };
+  const server = new Server();
+  const decide = (request: policyV1.DecideRequest) => {
+    const statement = analyseCommand(commandOf(request));
+    return decideResponseOf(engine.decide(decisionInputOf(request, statement, new Date())), statement, version);
+  };
+  server.addService(loaded.tracegate.policy.v1.PolicyService.service, {
+    decide: (call: ServerUnaryCall<policyV1.DecideRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      try {
+        callback(null, decide(call.request));
+      } catch (error) {
+        callback({ code: error instanceof PolicyError ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: (error as Error).message });
+      }
+    },
+    decideBatch: (call: ServerUnaryCall<policyV1.DecideBatchRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      try {
+        callback(null, { responses: call.request.requests.map(decide) });
+      } catch (error) {
+        callback({ code: error instanceof PolicyError ? GrpcStatus.INVALID_ARGUMENT : GrpcStatus.INTERNAL, details: (error as Error).message });
+      }
+    },
+  });
+  await new Promise<void>((resolve, reject) => server.bindAsync(`127.0.0.1:${port}`, ServerCredentials.createInsecure(), (error) => (error ? reject(error) : resolve())));
+  process.stdout.write('ready\n');
+  await new Promise(() => undefined);
+}
+
+async function startBareServer(): Promise<{ address: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--bare-server', String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    child.once('exit', (code) => reject(new Error(`the bare server exited with ${code}`)));
+  });
+  return { address: `127.0.0.1:${port}`, child };
+}
+
 async function main() {
   await loadSqlParser();
   process.stderr.write('in process …\n');
@@ -279,14 +355,31 @@ async function main() {
       try {
         process.stderr.write(`gRPC, ${policy} …\n`);
         await fromLoaders(address, CONCURRENCY, CHANNELS, LOADERS); // warm-up: JIT and connections
-        grpcPoints.push({ policy, kind: 'decide', ...(await fromLoaders(address, 1, 1, 1)) });
-        grpcPoints.push({ policy, kind: 'decide', ...(await fromLoaders(address, CONCURRENCY, CHANNELS, LOADERS)) });
-        grpcPoints.push({ policy, kind: 'batch', ...(await fromLoaders(address, Math.max(LOADERS, Math.ceil((4 * CONCURRENCY) / BATCH)), CHANNELS, LOADERS, 'batch')) });
-        if (policy === 'built-in') grpcPoints.push({ policy, kind: 'refused', ...(await fromLoaders(address, CONCURRENCY, CHANNELS, LOADERS, 'refused')) });
+        grpcPoints.push({ policy, kind: 'decide', ...(await fromLoaders(address, 1, 1, 1, 'decide', child.pid)) });
+        grpcPoints.push({ policy, kind: 'decide', ...(await fromLoaders(address, CONCURRENCY, CHANNELS, LOADERS, 'decide', child.pid)) });
+        grpcPoints.push({
+          policy,
+          kind: 'batch',
+          ...(await fromLoaders(address, Math.max(LOADERS, Math.ceil((4 * CONCURRENCY) / BATCH)), CHANNELS, LOADERS, 'batch', child.pid)),
+        });
+        if (policy === 'built-in') grpcPoints.push({ policy, kind: 'refused', ...(await fromLoaders(address, CONCURRENCY, CHANNELS, LOADERS, 'refused', child.pid)) });
       } finally {
         child.kill('SIGTERM');
         await new Promise((resolve) => child.once('exit', resolve));
       }
+    }
+    const bare = await startBareServer();
+    try {
+      process.stderr.write('gRPC, bare grpc-js server …\n');
+      await fromLoaders(bare.address, CONCURRENCY, CHANNELS, LOADERS);
+      grpcPoints.push({ policy: 'built-in, bare grpc-js server (no NestJS)', kind: 'decide', ...(await fromLoaders(bare.address, CONCURRENCY, CHANNELS, LOADERS, 'decide', bare.child.pid)) });
+      grpcPoints.push({
+        policy: 'built-in, bare grpc-js server (no NestJS)',
+        kind: 'batch',
+        ...(await fromLoaders(bare.address, Math.max(LOADERS, Math.ceil((4 * CONCURRENCY) / BATCH)), CHANNELS, LOADERS, 'batch', bare.child.pid)),
+      });
+    } finally {
+      bare.child.kill('SIGTERM');
     }
   } finally {
     await postgres.stop();
@@ -308,13 +401,13 @@ function report(local: InProcessPoint[], grpc: (GrpcPoint & { policy: string; ki
   const md = [
     `# policy decisions, ${SECONDS} s per gRPC point, ${machine.cpus} cores (${machine.model}), Node ${machine.node}`,
     '',
-    'Over gRPC: the policy service in its own process, load from another on the same machine; every statement text distinct (what the gateway sends on a decision-cache miss: parse, analyse, decide). Goal: at least 20,000 decisions per second.',
+    `Over gRPC: the policy service in its own process, load from ${LOADERS} other processes on the same machine; every statement text distinct (what the gateway sends on a decision-cache miss: parse, analyse, decide). Goal: at least 20,000 decisions per second. The machine's load average when this ran: ${loadavg()[0]!.toFixed(1)}; decisions/s falls with it, the service's CPU per decision does not: 1,000,000 / that is what one core of the service decides per second.`,
     '',
-    '| policy | call | calls in flight | channels | decisions/s | mean µs per call | p99 µs per call | errors |',
-    '|---|---|---|---|---|---|---|---|',
+    '| policy | call | calls in flight | channels | decisions/s | service CPU µs per decision | decisions/s per service core | mean µs per call | p99 µs per call | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...grpc.map(
       (p) =>
-        `| ${p.policy} | ${kinds[p.kind]} | ${p.concurrency} | ${p.channels} | ${p.perSecond.toFixed(0)} | ${p.meanUs.toFixed(0)} | ${p.p99Us.toFixed(0)} | ${p.errors} |`,
+        `| ${p.policy} | ${kinds[p.kind]} | ${p.concurrency} | ${p.channels} | ${p.perSecond.toFixed(0)} | ${(p.serviceCpuUsPerDecision ?? NaN).toFixed(0)} | ${(1e6 / (p.serviceCpuUsPerDecision ?? NaN)).toFixed(0)} | ${p.meanUs.toFixed(0)} | ${p.p99Us.toFixed(0)} | ${p.errors} |`,
     ),
     '',
     'In process, one core:',
@@ -331,7 +424,9 @@ function report(local: InProcessPoint[], grpc: (GrpcPoint & { policy: string; ki
   process.stdout.write(md);
 }
 
-if (process.argv[2] === '--load') {
+if (process.argv[2] === '--bare-server') {
+  await bareServer(Number(process.argv[3]));
+} else if (process.argv[2] === '--load') {
   const [address, concurrency, channels, kind] = process.argv.slice(3);
   process.stdout.write(JSON.stringify(await overGrpc(address!, Number(concurrency), Number(channels), kind as LoadKind)));
 } else {
