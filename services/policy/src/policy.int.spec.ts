@@ -524,6 +524,18 @@ rules:
         assert.deepEqual([decision.effect, decision.rule], [Effect.EFFECT_ALLOW, 'agents-read']);
         const { versions } = await call(fromDir.client.listPolicyVersions.bind(fromDir.client), {});
         assert.equal(versions[0]!.source, dir);
+        // A change to any document of the directory is picked up, the whole directory validated again.
+        await writeFile(join(dir, 'agents.yaml'), 'version: 1\nrules:\n  - name: agents-read\n    priority: 10\n    match: { identity: { kind: agent }, statement: { kind: select } }\n    effect: review\n    review: { group: dba }\n');
+        const changed = await pollUntil(
+          async () => {
+            const response = await call(fromDir.client.decide.bind(fromDir.client), request(AGENT, 'SELECT 1'));
+            return response.effect === Effect.EFFECT_REVIEW ? response : undefined;
+          },
+          { description: 'the changed directory in force' },
+        );
+        assert.notEqual(changed.policyVersion, decision.policyVersion);
+        const latest = (await call(fromDir.client.listPolicyVersions.bind(fromDir.client), { limit: 1 })).versions[0]!;
+        assert.deepEqual([latest.version, latest.changes?.changedRules], [changed.policyVersion, ['agents-read']]);
       } finally {
         fromDir.client.close();
         await fromDir.proc.stop();
