@@ -7,7 +7,7 @@ import pg from 'pg';
 import { auditV1, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, startServices, type PromiseClient, type RunningProcess } from '@tracegate/runtime';
 import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
-import { GENESIS, headOf, sealEvent, type ChainHead, type CloudEvent } from '@tracegate/events';
+import { GENESIS, headOf, sealEvent, verifyChain, type ChainHead, type CloudEvent } from '@tracegate/events';
 import { auditService } from './audit.definition.js';
 import { GatewaySessionScript } from './domain/session-events.testing.js';
 
@@ -427,6 +427,14 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
       assert.match(forged.problems.join('\n'), new RegExp(`^checkpoint ${checkpointId} does not verify against checkpoint key [0-9a-f]{16}: the checkpoint was altered or forged$`));
       assert.equal(forged.problems.length, 1);
       tampered.push(script.sessionId);
+    });
+
+    it('keeps the checkpoints one chain on the log across a dropped and rebuilt schema', async () => {
+      const { rows } = await db.query<{ event: CloudEvent }>(`SELECT event FROM tracegate_log.events WHERE topic = 'tracegate.audit.v1' AND key = 'session-checkpoints' ORDER BY position`);
+      assert.ok(rows.length >= 2, `${rows.length} checkpoints signed`);
+      assert.deepEqual(verifyChain(rows.map((r) => r.event)), []);
+      const { rows: stored } = await db.query<{ n: string }>(`SELECT count(*) AS n FROM audit.checkpoints`);
+      assert.equal(Number(stored[0]!.n), rows.length, 'the rebuilt schema has every checkpoint back');
     });
 
     it('reports tampered sessions from the periodic verifier as a metric', async () => {

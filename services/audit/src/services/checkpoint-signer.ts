@@ -5,6 +5,7 @@ import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import { AUDIT_CONFIG, type AuditConfig } from '../audit.config.js';
 import { CHECKPOINT_EVENT_TYPE, CHECKPOINT_SUBJECT, signCheckpoint, type CheckpointData, type CheckpointHead } from '../domain/checkpoint.js';
 import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
+import { SessionProjector } from './session-projector.js';
 import type { BatchOutcome } from '../repositories/session-projection.repository.js';
 
 /**
@@ -22,11 +23,13 @@ export class CheckpointSigner {
   private timer: NodeJS.Timeout | undefined;
   private signing: Promise<void> = Promise.resolve();
   private chain: { head: ChainHead; checkpointId: string } | undefined;
+  private stopping = false;
 
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     @Inject(AUDIT_CONFIG) private readonly config: AuditConfig,
     private readonly checkpoints: CheckpointRepository,
+    private readonly projector: SessionProjector,
   ) {}
 
   get enabled(): boolean {
@@ -48,12 +51,16 @@ export class CheckpointSigner {
   /** Signs what is pending now (one at a time); resolves once it is on the log and stored. */
   signNow(): Promise<void> {
     this.signing = this.signing.then(() => this.signPending()).catch((error: unknown) => {
-      this.context.logger.error({ err: error }, 'could not sign a checkpoint; the sessions it would cover are signed with the next one');
+      if (error instanceof NotCaughtUp) this.context.logger.debug(error.message);
+      else this.context.logger.error({ err: error }, 'could not sign a checkpoint; the sessions it would cover are signed with the next one');
+      // Try again later even if no more events come.
+      if (!this.stopping && this.pending.size > 0) this.timer ??= setTimeout(() => void this.signNow(), this.config.checkpointIntervalMs);
     });
     return this.signing;
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size > 0) await this.signNow();
@@ -70,7 +77,12 @@ export class CheckpointSigner {
     this.pending = new Map();
     this.pendingEvents = 0;
     try {
-      this.chain ??= await this.lastCheckpoint();
+      if (!this.chain) {
+        // After the schema was dropped, the earlier checkpoints come back from the log first; a
+        // checkpoint signed before that would start a second chain.
+        if (!(await this.projector.checkpointsCaughtUp())) throw new NotCaughtUp('a checkpoint waits until the earlier checkpoints are read back from the log');
+        this.chain = await this.lastCheckpoint();
+      }
       const checkpointId = randomUUID();
       const signedAt = new Date();
       const data: CheckpointData = signCheckpoint({ checkpointId, previousCheckpointId: this.chain.checkpointId, keyId: key.keyId, signedAt: signedAt.toISOString(), heads }, key.privateKey);
@@ -93,3 +105,5 @@ export class CheckpointSigner {
     return last ? { head: headOf(last), checkpointId: (last.data as CheckpointData).checkpointId } : { head: GENESIS, checkpointId: '' };
   }
 }
+
+class NotCaughtUp extends Error {}

@@ -2,6 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { TOPICS, type CloudEvent, type DeliveredEvent, type Subscription } from '@tracegate/events';
 import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
+import { CHECKPOINT_EVENT_TYPE, type CheckpointData } from '../domain/checkpoint.js';
+import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
 import { SessionProjectionRepository, type BatchOutcome, type ProjectOutcome } from '../repositories/session-projection.repository.js';
 
 /** The consumer group's name, before the projection's generation. */
@@ -33,6 +35,7 @@ export class SessionProjector {
   constructor(
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly projection: SessionProjectionRepository,
+    private readonly checkpoints: CheckpointRepository,
   ) {
     this.projected = new Counter({
       name: 'tracegate_audit_events_projected_total',
@@ -78,14 +81,25 @@ export class SessionProjector {
     this.currentGroup = group;
     this.subscription = await this.context.eventLog.subscribe({
       group,
-      topics: [TOPICS.sessions.name],
+      // The audit topic for the signed checkpoints: a rebuilt schema gets them back, and the
+      // signer continues their chain instead of starting a second one.
+      topics: [TOPICS.sessions.name, TOPICS.audit.name],
       fromBeginning: true,
       maxBatchEvents: PROJECTION_BATCH_EVENTS,
       batchHandler: async (deliveries) => {
-        await this.projectBatch(deliveries);
+        const checkpoints = deliveries.filter((d) => d.topic === TOPICS.audit.name && d.event.type === CHECKPOINT_EVENT_TYPE);
+        for (const { event } of checkpoints) await this.checkpoints.store(event as CloudEvent<CheckpointData>);
+        const sessions = deliveries.filter((d) => d.topic === TOPICS.sessions.name);
+        if (sessions.length > 0) await this.projectBatch(sessions);
       },
     });
     this.context.logger.info({ group, topic: TOPICS.sessions.name }, 'audit projection is following the session events');
+  }
+
+  /** Whether every checkpoint on the log is in audit.checkpoints (the signer waits for this before its first one). */
+  async checkpointsCaughtUp(): Promise<boolean> {
+    const group = this.currentGroup;
+    return group !== undefined && (await this.context.eventLog.consumerLag(group, [TOPICS.audit.name])) === 0;
   }
 
   /** Applies consecutive events in one transaction; safe to call again with any of them. */
