@@ -141,8 +141,9 @@ function sampleRows(count: number): Buffer[] {
       `customer${i}@example.com`,
       '4111111111111111',
       `123-45-${String(1000 + (i % 9000)).padStart(4, '0')}`,
-      i % 10 === 0 ? `called back, new number +1 415 555 ${String(2000 + (i % 7000)).padStart(4, '0')}` : 'prefers invoices by post; account in good standing',
-      JSON.stringify({ tier: 'gold', phone: '+1 415 555 2671', tags: ['b2b', 'eu'] }),
+      // Every value distinct, so nothing is answered from the token cache that repeated values would hit.
+      i % 10 === 0 ? `called back on ${i}, new number +1 415 555 ${String(2000 + (i % 7000)).padStart(4, '0')}` : `order ${i}: prefers invoices by post; account in good standing`,
+      JSON.stringify({ tier: i % 3 === 0 ? 'gold' : 'silver', phone: `+1 415 555 ${String(1000 + i).padStart(4, '0')}`, tags: ['b2b', 'eu'], seq: i }),
       '2026-11-22 05:22:53.123+00',
     ]),
   );
