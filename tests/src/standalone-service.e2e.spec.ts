@@ -25,6 +25,8 @@ describe('a service on its own (the distributed mode)', () => {
     const environment = {
       ...process.env,
       DATABASE_URL: databaseUrl,
+      // Every policy call must carry it (the service refuses to start without one).
+      TRACEGATE_INTERNAL_TOKEN: 'standalone-e2e-internal-token-0123456789abcdef',
       TRACEGATE_POLICY_GRPC_PORT: String(grpcPort),
       TRACEGATE_POLICY_METRICS_PORT: String(await freePort()),
     };
@@ -52,7 +54,10 @@ describe('a service on its own (the distributed mode)', () => {
   });
 
   it('refuses to start alone without DATABASE_URL, saying what to set', async () => {
-    const child = spawn(process.execPath, [policyMain], { env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [policyMain], {
+      env: { PATH: process.env.PATH, TRACEGATE_INTERNAL_TOKEN: 'standalone-e2e-internal-token-0123456789abcdef' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const [code] = await once(child, 'exit');
