@@ -202,10 +202,12 @@ function jwtValid(value: string): boolean {
 
 /** Shannon entropy in bits per character. */
 export function shannonEntropy(value: string): number {
-  const counts = new Map<string, number>();
-  for (const ch of value) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  // Candidates are ASCII (the pattern's alphabet): count in a typed array, not a Map.
+  const counts = new Uint16Array(128);
+  for (let i = 0; i < value.length; i++) counts[value.charCodeAt(i) & 127]!++;
   let entropy = 0;
-  for (const count of counts.values()) {
+  for (const count of counts) {
+    if (count === 0) continue;
     const p = count / value.length;
     entropy -= p * Math.log2(p);
   }
@@ -366,10 +368,10 @@ export class DetectorSet {
           }
           if (end <= start) continue;
         }
+        // A value an earlier detector already claimed is not validated again (entropy is not free).
+        if (findings?.some((f) => start < f.end && f.start < end)) continue;
         if (detector.validate && !detector.validate(text.slice(start, end))) continue;
-        findings ??= [];
-        if (findings.some((f) => start < f.end && f.start < end)) continue;
-        findings.push({ detector: detector.name, start, end });
+        (findings ??= []).push({ detector: detector.name, start, end });
       }
     }
     if (!findings) return [];
