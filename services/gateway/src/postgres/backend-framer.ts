@@ -221,6 +221,7 @@ export const enum BackendType {
   ParameterDescription = 0x74, // t
   CopyData = 0x64, // d
   CopyDone = 0x63, // c
+  FunctionCallResponse = 0x56, // V
   CloseComplete = 0x33, // 3
   CopyInResponse = 0x47, // G
   CopyOutResponse = 0x48, // H

@@ -468,14 +468,18 @@ export class ClientSession {
         this.sendUpstream(message);
         return;
       case 'functionCall': {
-        // The fast-path interface calls any function by OID, out of sight of SQL analysis:
-        // refused, in a way that leaves the transaction as an error there would.
-        const decision = await this.decide({ text: `/* FunctionCall ${message.functionOid} */`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' });
+        // The fast-path interface calls any function by OID, out of sight of SQL analysis: it
+        // runs only where a policy rule allows it (the text policy sees names the OID, and is
+        // never readable as SQL, so the opaque-statement rule refuses it unless one does). A
+        // refusal leaves the transaction as an error there would.
+        const partial: StatementPartial = { text: `/* FunctionCall ${message.functionOid} */`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' };
+        const decision = await this.decide(partial);
         const statementId = randomUUID();
-        await this.record(statementId, this.context({ text: `FunctionCall oid ${message.functionOid}`, fingerprint: '', parsed: false, inMultiStatement: false, protocol: 'function-call' }), decision, message.arguments.length);
+        await this.record(statementId, this.context({ ...partial, text: `FunctionCall oid ${message.functionOid}` }), decision, message.arguments.length);
         this.pending.push(this.pendingEntry(statementId, decision, undefined, undefined));
         this.closeBatch();
-        this.sendUpstream({ type: 'query', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.effect === 'allow' ? 'tracegate: function calls by OID are not supported; call the function in SQL' : decision.reason) });
+        if (decision.effect === 'allow') this.sendUpstream(message);
+        else this.sendUpstream({ type: 'query', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, decision.reason) });
         return;
       }
       case 'terminate':
@@ -999,14 +1003,15 @@ export class ClientSession {
       }
       case BackendType.CommandComplete:
       case BackendType.EmptyQueryResponse:
-      case BackendType.PortalSuspended: {
+      case BackendType.PortalSuspended:
+      case BackendType.FunctionCallResponse: {
         const head = this.pending.shift();
         if (!head) return undefined;
         if (head.refused) {
           this.complete(head, { commandTag: '', rows: 0, sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, errorMessage: head.refused, executed: true });
           return serializeBackend.errorResponse({ severity: 'ERROR', sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, message: head.refused });
         }
-        const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : '';
+        const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : frame.type === BackendType.FunctionCallResponse ? 'FUNCTION CALL' : '';
         this.complete(head, { commandTag: tag, rows: head.rows, sqlstate: '', errorMessage: '', executed: true });
         return undefined;
       }

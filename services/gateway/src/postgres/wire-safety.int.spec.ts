@@ -8,6 +8,7 @@ import { PROTOCOL_3_2, serializeFrontend, type FrontendMessage } from '../protoc
 import { BackendType, readCString, readReportFields } from './backend-framer.js';
 import { AGENT, RuleJudge, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
 import { describeError, RawClient, sqlstateOf, transactionStatus, typesOf } from './testing/raw-client.js';
+import type { StatementContext, StatementDecision } from './ports.js';
 
 // Start-up negotiation, the fast-path FunctionCall, denials and malformed connections, with the
 // target logging every statement it receives (log_statement=all), so a test can prove what
@@ -65,10 +66,22 @@ function sendAndCollect(port: number, bytes: Buffer, endAfterWrite = false): Pro
   });
 }
 
+/** The fixture's rules, and FunctionCalls allowed while a test says so. */
+class FunctionCallJudge extends RuleJudge {
+  allowFunctionCalls = false;
+  override async decide(statement: StatementContext): Promise<StatementDecision> {
+    if (statement.protocol === 'function-call' && this.allowFunctionCalls) {
+      this.seen.push(statement);
+      return { effect: 'allow', rule: 'fast-path-allowed', reason: '', policyVersion: 'v-test', maskingProfile: '' };
+    }
+    return super.decide(statement);
+  }
+}
+
 describe('wire safety: start-up, function calls, denials and malformed connections', () => {
   let target: Awaited<ReturnType<typeof startPostgres>>;
   let gateway: GatewayFixture;
-  const judge = new RuleJudge();
+  const judge = new FunctionCallJudge();
   const targetLog: string[] = [];
   const logged = () => targetLog.join('');
 
@@ -193,6 +206,20 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
         client.send({ type: 'query', text: 'SELECT 1' });
         assert.equal(typesOf(await client.untilReady()), 'T D C Z');
       } finally {
+        client.destroy();
+      }
+    });
+
+    it('runs a FunctionCall where a policy allows it', async () => {
+      const client = await loggedIn();
+      judge.allowFunctionCalls = true;
+      try {
+        client.send({ type: 'functionCall', functionOid: FUNCTION_OID_PG_BACKEND_PID, argumentFormats: [], arguments: [], resultFormat: 0 });
+        const reply = await client.untilReady();
+        assert.equal(typesOf(reply), 'V Z');
+        assert.ok(Number(reply[0]!.body.toString('latin1', 4)) > 0, 'pg_backend_pid() answered');
+      } finally {
+        judge.allowFunctionCalls = false;
         client.destroy();
       }
     });
@@ -372,3 +399,4 @@ describe('wire safety: start-up, function calls, denials and malformed connectio
     });
   });
 });
+
