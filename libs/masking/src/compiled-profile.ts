@@ -87,13 +87,14 @@ export class CompiledMaskingProfile {
   }
 
   /**
-   * The plan for one result. `lineage` is the statement's output lineage, or the statement text
-   * (analysed here, cached); without it, column rules match RowDescription names only.
+   * The plan for one result. `lineage` is the statement text (analysed here, cached), or an
+   * analysis made before (namedQueryLineage's, for FETCH and EXECUTE), or bare output lineage;
+   * without it, column rules match RowDescription names only.
    */
-  planResult(columns: readonly ResultColumn[], lineage?: readonly OutputColumnLineage[] | string): ResultMaskPlan | MaskingRefusal {
+  planResult(columns: readonly ResultColumn[], lineage?: readonly OutputColumnLineage[] | LineageAnalysis | string): ResultMaskPlan | MaskingRefusal {
     let analysed: readonly OutputColumnLineage[] | undefined;
-    if (typeof lineage === 'string') {
-      const analysis = this.lineageOf(lineage);
+    if (typeof lineage === 'string' || (lineage !== undefined && !Array.isArray(lineage))) {
+      const analysis = typeof lineage === 'string' ? this.lineageOf(lineage) : (lineage as LineageAnalysis);
       if (analysis.kind === 'opaque') {
         const masked = analysis.reads.find((source) => this.columnRules.some((rule) => ruleMatches(rule, source.column.toLowerCase(), undefined)));
         if (masked) {

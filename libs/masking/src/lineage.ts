@@ -71,6 +71,33 @@ export type LineageAnalysis =
   | { readonly kind: 'opaque'; readonly reads: readonly SourceColumn[] };
 
 export function analyzeStatementLineage(sql: string): LineageAnalysis {
+  const statements = parseStatements(sql);
+  if (!statements) return { kind: 'no-rows' };
+  if (!statements.some(returnsRows)) return { kind: 'no-rows' };
+  if (statements.length !== 1) return { kind: 'opaque', reads: mentionedColumns(statements) };
+  return lineageOfStatement(statements[0]!);
+}
+
+/**
+ * For `DECLARE c CURSOR FOR <query>` and `PREPARE p AS <query>`: the name and the lineage of the
+ * query, which a later `FETCH … FROM c` or `EXECUTE p` returns. Their results carry no statement
+ * text of their own, so the caller keeps this by name and passes it to planResult then: an alias
+ * inside a cursor or a prepared statement must not escape a column rule.
+ */
+export function namedQueryLineage(sql: string): { readonly kind: 'cursor' | 'prepared'; readonly name: string; readonly lineage: LineageAnalysis } | undefined {
+  const statements = parseStatements(sql);
+  if (!statements || statements.length !== 1) return undefined;
+  const stmt = statements[0]!;
+  const cursor = stmt['DeclareCursorStmt'] as Node | undefined;
+  const prepared = stmt['PrepareStmt'] as Node | undefined;
+  const named = cursor ?? prepared;
+  if (!named) return undefined;
+  const query = named['query'] as Node | undefined;
+  const lineage: LineageAnalysis = query && returnsRows(query) ? lineageOfStatement(query) : { kind: 'no-rows' };
+  return { kind: cursor ? 'cursor' : 'prepared', name: String(cursor ? cursor['portalname'] : prepared!['name']), lineage };
+}
+
+function parseStatements(sql: string): Node[] | undefined {
   let stmts: unknown[];
   try {
     stmts = (parseSync(sql) as { stmts?: unknown[] }).stmts ?? [];
@@ -79,14 +106,16 @@ export function analyzeStatementLineage(sql: string): LineageAnalysis {
     if (error instanceof Error && /loadModule/.test(error.message)) {
       throw new Error('the SQL parser is not loaded; await loadSqlParser() once before masking results', { cause: error });
     }
-    return { kind: 'no-rows' };
+    return undefined;
   }
-  const statements = stmts.map((s) => (s as { stmt?: Node }).stmt).filter((s): s is Node => s !== undefined);
-  const returnsRows = (stmt: Node): boolean =>
-    Boolean(stmt['SelectStmt']) || ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((kind) => hasReturning(stmt[kind] as Node | undefined));
-  if (!statements.some(returnsRows)) return { kind: 'no-rows' };
-  if (statements.length !== 1) return { kind: 'opaque', reads: mentionedColumns(statements) };
-  const stmt = statements[0]!;
+  return stmts.map((s) => (s as { stmt?: Node }).stmt).filter((s): s is Node => s !== undefined);
+}
+
+function returnsRows(stmt: Node): boolean {
+  return Boolean(stmt['SelectStmt']) || ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((kind) => hasReturning(stmt[kind] as Node | undefined));
+}
+
+function lineageOfStatement(stmt: Node): LineageAnalysis {
   const root: Scope = { relations: [], parent: undefined, ctes: new Map() };
   try {
     if (stmt['SelectStmt']) return { kind: 'columns', columns: [...analyzeSelect(stmt['SelectStmt'] as Node, root)] };
@@ -99,7 +128,7 @@ export function analyzeStatementLineage(sql: string): LineageAnalysis {
     // An unforeseen tree shape (Unknowable, or one the walk did not expect): never a crash on the
     // hot path, and never a guess: the caller refuses if a masked column is mentioned.
   }
-  return { kind: 'opaque', reads: mentionedColumns(statements) };
+  return { kind: 'opaque', reads: mentionedColumns([stmt]) };
 }
 
 /**

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { before, describe, it } from 'node:test';
 import { compileProfile, type CompiledMaskingProfile } from './compiled-profile.js';
 import { DEFAULT_PROFILE } from './default-profile.js';
-import { loadSqlParser } from './lineage.js';
+import { loadSqlParser, namedQueryLineage } from './lineage.js';
 import { MaskingProfileError, type MaskingProfileSpec } from './profile.js';
 import { CompiledProfileSet } from './profile-set.js';
 import { profileFromProto, profileToProto } from './proto-mapping.js';
@@ -315,6 +315,19 @@ describe('column rules follow lineage', () => {
     assert.match(result.refused, /mentions the masked column "card_number".*select masked columns in a plain SELECT/);
     const harmless = profile.planResult(textColumns('id'), 'SELECT id FROM payments TABLESAMPLE SYSTEM (50)');
     assert.ok(!('refused' in harmless));
+  });
+  it('a cursor or a prepared statement does not let an alias escape: FETCH and EXECUTE use the lineage kept from DECLARE and PREPARE', () => {
+    for (const declared of ['DECLARE c CURSOR FOR SELECT card_number AS n FROM payments', 'PREPARE p AS SELECT reverse(card_number) AS n FROM payments']) {
+      const named = namedQueryLineage(declared);
+      assert.ok(named);
+      const result = profile.planResult(textColumns('n'), named.lineage);
+      assert.ok(!('refused' in result));
+      assert.notEqual(texts(result.maskDataRow(dataRow([card])))[0], card, declared);
+    }
+    assert.deepEqual(
+      [namedQueryLineage('DECLARE c CURSOR FOR SELECT 1')?.kind, namedQueryLineage('DECLARE c CURSOR FOR SELECT 1')?.name, namedQueryLineage('PREPARE q (int) AS SELECT $1')?.name, namedQueryLineage('SELECT 1')],
+      ['cursor', 'c', 'q', undefined],
+    );
   });
   it('count() reveals no value and is left alone', () => {
     assert.deepEqual(masks('SELECT count(password) AS n FROM users', ['n'], ['3']), ['3']);
