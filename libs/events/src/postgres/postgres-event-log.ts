@@ -441,10 +441,51 @@ class PostgresSubscription implements Subscription {
 
   private async consume(client: pg.PoolClient): Promise<void> {
     const after = await this.startingPositions(client);
-    while (!this.stopping) {
-      this.woken = false;
-      const topics = [...after.keys()];
-      const { rows } = await client.query<{ position: string; topic: string; key: string; event: DeliveredEvent['event'] }>(
+    let next = this.read(client, after);
+    try {
+      while (!this.stopping) {
+        const rows = await next;
+        if (rows.length === 0) {
+          if (!this.woken) await this.idle();
+          next = this.read(client, after);
+          continue;
+        }
+        // Read the rows after these while the handler works on these: the read runs on this
+        // connection, the handler on its own, so the two overlap. Nothing is committed ahead:
+        // positions are committed below only as handlers finish.
+        const ahead = new Map(after);
+        for (const row of rows) ahead.set(row.topic, row.position);
+        next = this.read(client, ahead);
+        for (let from = 0; from < rows.length; from += this.batch.maxEvents) {
+          if (this.stopping) return;
+          const deliveries: DeliveredEvent[] = rows
+            .slice(from, from + this.batch.maxEvents)
+            .map((row) => ({ topic: row.topic, key: row.key, event: row.event, position: row.position }));
+          if (!(await this.handle(deliveries))) return;
+          // Committed only after the handler resolved: a crash before this line redelivers the events.
+          const last = new Map(deliveries.map((d) => [d.topic, d.position]));
+          await client.query(
+            `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position)
+             SELECT $1, t, p FROM unnest($2::text[], $3::bigint[]) AS o(t, p)
+             ON CONFLICT (consumer_group, topic) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
+            [this.options.group, [...last.keys()], [...last.values()]],
+          );
+          for (const [topic, position] of last) after.set(topic, position);
+        }
+      }
+    } finally {
+      // A read still in flight when we stop or fail: its rows are not handled, its error not ours.
+      next.catch(() => undefined);
+    }
+  }
+
+  /** The next rows of the subscribed topics after `after`, in position order. */
+  private read(client: pg.PoolClient, after: ReadonlyMap<string, string>): Promise<{ position: string; topic: string; key: string; event: DeliveredEvent['event'] }[]> {
+    // A notification from here on means there may be rows this read does not see.
+    this.woken = false;
+    const topics = [...after.keys()];
+    return client
+      .query<{ position: string; topic: string; key: string; event: DeliveredEvent['event'] }>(
         `SELECT e.position::text AS position, e.topic, e.key, e.event
            FROM unnest($1::text[], $2::bigint[]) AS o(topic, after)
           CROSS JOIN LATERAL (
@@ -453,29 +494,9 @@ class PostgresSubscription implements Subscription {
                  ORDER BY ev.position LIMIT $3) e
           ORDER BY e.position
           LIMIT $3`,
-        [topics, topics.map((t) => after.get(t)!), this.config.batchSize],
-      );
-      if (rows.length === 0) {
-        if (!this.woken) await this.idle();
-        continue;
-      }
-      for (let from = 0; from < rows.length; from += this.batch.maxEvents) {
-        if (this.stopping) return;
-        const deliveries: DeliveredEvent[] = rows
-          .slice(from, from + this.batch.maxEvents)
-          .map((row) => ({ topic: row.topic, key: row.key, event: row.event, position: row.position }));
-        if (!(await this.handle(deliveries))) return;
-        // Committed only after the handler resolved: a crash before this line redelivers the events.
-        const last = new Map(deliveries.map((d) => [d.topic, d.position]));
-        await client.query(
-          `INSERT INTO ${this.sql.offsets} (consumer_group, topic, position)
-           SELECT $1, t, p FROM unnest($2::text[], $3::bigint[]) AS o(t, p)
-           ON CONFLICT (consumer_group, topic) DO UPDATE SET position = EXCLUDED.position, updated_at = now()`,
-          [this.options.group, [...last.keys()], [...last.values()]],
-        );
-        for (const [topic, position] of last) after.set(topic, position);
-      }
-    }
+        [topics, topics.map((t) => after.get(t)!), Math.max(this.config.batchSize, this.batch.maxEvents)],
+      )
+      .then((result) => result.rows);
   }
 
   /** The group's committed position per topic; a new group starts at the beginning or at the end. */

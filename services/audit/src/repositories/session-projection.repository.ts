@@ -33,8 +33,8 @@ const STATEMENT_COLUMNS = `session_id, statement_id, sequence, text, fingerprint
   trace_id, approval_request_id, approval_state`;
 
 /**
- * Writes the session projection, a batch of consecutive events per transaction: their ids go to
- * `audit.processed_events` in the same transaction as their effect, so a redelivered event (after
+ * Writes the session projection, a batch of consecutive events per transaction: the events are
+ * copied to `audit.session_events` (keyed by event id) in the same transaction as their effect, so a redelivered event (after
  * a crash, a restart or a rebalance) finds its id and has no second effect, whether it comes
  * alone or inside another batch. A batch costs a fixed number of statements, whatever its size:
  * claim the ids, copy the events, load the rows they touch, evolve them in memory, write them back.
@@ -55,19 +55,15 @@ export class SessionProjectionRepository {
 
   applyBatch(batch: readonly LoggedEvent[]): Promise<BatchOutcome> {
     return this.db.transaction(async (manager) => {
-      // One statement claims the ids and copies the events that were not claimed before; the
-      // batch travels as one JSON document (cheaper to send and parse than an array parameter).
+      // One statement copies the events not applied before; the copy's primary key (the event id)
+      // is the claim. The batch travels as one JSON document (cheaper to send and parse than an
+      // array parameter).
       // A concurrent delivery of the same events (a group rebalancing) blocks on the uncommitted
       // ids, then sees them as claimed.
       const claimed: { event_id: string }[] = await manager.query(
-        `WITH input AS (SELECT b->'e' AS e, b->>'p' AS p FROM jsonb_array_elements($1::jsonb) AS b),
-              claimed AS (
-                INSERT INTO ${this.schema}.processed_events (event_id, type)
-                SELECT e->>'id', e->>'type' FROM input
-                ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-         INSERT INTO ${this.schema}.session_events (event_id, session_id, sequence, type, time, hash, position, event)
-         SELECT e->>'id', e->>'subject', (e->>'sequence')::bigint, e->>'type', (e->>'time')::timestamptz, e->>'hash', p, e
-           FROM input JOIN claimed ON claimed.event_id = input.e->>'id'
+        `INSERT INTO ${this.schema}.session_events (event_id, session_id, sequence, type, time, hash, position, event)
+         SELECT e->>'id', e->>'subject', (e->>'sequence')::bigint, e->>'type', (e->>'time')::timestamptz, e->>'hash', b->>'p', e
+           FROM jsonb_array_elements($1::jsonb) AS b, LATERAL (SELECT b->'e' AS e) AS x
          ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
         [JSON.stringify(batch.map((b) => ({ e: b.event, p: b.position })))],
       );
