@@ -5,6 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../testing/run-cli.js';
+import { policyService } from '@tracegate/policy';
+import { startServices, type RunningProcess } from '@tracegate/runtime';
+import { freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
 
 const EXAMPLES = fileURLToPath(new URL('../../../../examples/policies', import.meta.url));
 
@@ -99,5 +102,70 @@ rules:
     assert.match(run.stderr, /^tracegate: --identity needs kind:agent\|human\|service\n/);
     const both = await runCli(['policy', 'test', '--identity', 'kind:agent', '--sql', 'SELECT 1', '--shell', 'ls'], {});
     assert.match(both.stderr, /give exactly one of --sql or --shell/);
+  });
+});
+
+describe('tracegate policy publish and versions against a running policy service', () => {
+  const TOKEN = 'cli-policy-test-internal-token-0123456789abcdef';
+  let postgres: PostgresServer;
+  let proc: RunningProcess;
+  let dir: string;
+  let cli: Record<string, string>;
+
+  before(async () => {
+    postgres = await startPostgres();
+    const grpcPort = String(await freePort());
+    proc = await startServices([policyService], {
+      component: 'tracegate cli test',
+      databaseUrl: await postgres.createDatabase(),
+      env: { TRACEGATE_POLICY_GRPC_PORT: grpcPort, TRACEGATE_POLICY_METRICS_PORT: String(await freePort()), TRACEGATE_INTERNAL_TOKEN: TOKEN, TRACEGATE_LOG_LEVEL: 'silent' },
+    });
+    cli = { TRACEGATE_POLICY_ADDRESS: `127.0.0.1:${grpcPort}`, TRACEGATE_INTERNAL_TOKEN: TOKEN };
+    dir = await mkdtemp(path.join(tmpdir(), 'tracegate-policy-publish-'));
+  });
+  after(async () => {
+    await proc.stop();
+    await postgres.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const DOCUMENT = `version: 1
+default: { agent: deny, human: allow, service: deny }
+rules:
+  - name: agents-read
+    priority: 10
+    match: { identity: { kind: agent }, statement: { kind: select } }
+    effect: allow
+`;
+
+  it('publishes a document, says what changed, and lists the versions with the one in force', async () => {
+    const file = path.join(dir, 'policy.yaml');
+    await writeFile(file, DOCUMENT);
+    const published = await runCli(['policy', 'publish', file, '--author', 'ana', '--comment', 'agents read'], cli);
+    assert.equal(published.code, 0, published.stderr);
+    assert.match(published.stdout, /^published sha256:[0-9a-f]{64} \(1 rules\) as ana: removed agents-no-destructive-shell, .*humans-may-run-opaque-statements; changed agents-read\n$/);
+    const again = await runCli(['policy', 'publish', file, '--author', 'ana'], cli);
+    assert.match(again.stdout, /is already in force; nothing published/);
+
+    const listed = await runCli(['policy', 'versions'], cli);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = listed.stdout.trimEnd().split('\n');
+    assert.match(rows[0]!, /^ +VERSION +ACTIVATED +SOURCE +CHANGES +COMMENT$/);
+    assert.match(rows[1]!, /^\* +sha256:[0-9a-f]{12} .* published by ana +removed agents-no-destructive-shell, .*; changed agents-read +agents read$/);
+    assert.match(rows[2]!, /^ +sha256:[0-9a-f]{12} .* built-in +added /);
+  });
+
+  it('refuses a broken document before sending it, naming file:line:col', async () => {
+    const file = path.join(dir, 'broken.yaml');
+    await writeFile(file, DOCUMENT.replace('effect: allow', 'effect: permit'));
+    const run = await runCli(['policy', 'publish', file, '--author', 'ana'], cli);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`${file.replaceAll('/', '\\/')}:7:13: rules\\[0\\] \\(agents-read\\)\\.effect: 'permit' is not one of allow, deny, review`));
+  });
+
+  it('says how to reach the service when it is not there', async () => {
+    const run = await runCli(['policy', 'versions'], { ...cli, TRACEGATE_POLICY_ADDRESS: `127.0.0.1:${await freePort()}` });
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /cannot reach the policy service at 127\.0\.0\.1:\d+ .*is tracegate running\? Set TRACEGATE_POLICY_ADDRESS/);
   });
 });

@@ -1,6 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { policyV1, SERVICE_PROTOS } from '@tracegate/contracts';
+import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import { BUILTIN_POLICY_SOURCE, BUILTIN_POLICY_YAML } from '@tracegate/policy/domain/builtin-policy';
 import { IDENTITY_KINDS, parsePolicyDocument, type ActivePolicy, type IdentityKindName } from '@tracegate/policy/domain/policy-document';
 import { PolicyEngine, type DecisionInput } from '@tracegate/policy/domain/policy-engine';
@@ -9,7 +12,7 @@ import { parsePolicyExamples, runPolicyExamples, type ExampleResult } from '@tra
 import { analyseShellCommand } from '@tracegate/policy/domain/shell-analysis';
 import { analyseStatement, loadSqlParser } from '@tracegate/policy/domain/sql-analysis';
 import { readPolicyDirectory, readPolicyFile } from '@tracegate/policy/repositories/policy-file.repository';
-import { CommandError, runCommand, UsageError } from './broker-connection.js';
+import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
 
 export const POLICY_USAGE = `usage:
   tracegate policy lint <dir|file>
@@ -23,10 +26,19 @@ export const POLICY_USAGE = `usage:
       [--session key=value,...] [--time 2026-01-05T12:00:00Z] [--explain] [--json]
       decide one command, offline (against the built-in policy when no path is given)
 
-Everything runs here, without a running tracegate: the policy engine is the service's own.
+  tracegate policy publish <file> [--author NAME] [--comment TEXT]
+      validate a policy document here, then publish it to the running policy service, which puts it
+      in force (author defaults to $USER)
+  tracegate policy versions [--limit N] [--json]
+      the versions put in force, newest first: who, when, what changed
+
+lint and test run here, without a running tracegate: the policy engine is the service's own.
+publish and versions talk to the policy service at TRACEGATE_POLICY_ADDRESS (default
+127.0.0.1:<TRACEGATE_POLICY_GRPC_PORT or 7102>) with TRACEGATE_INTERNAL_TOKEN or
+<TRACEGATE_HOME or ./.tracegate>/internal-token.
 `;
 
-export function policyCommand(argv: readonly string[]): Promise<number> {
+export function policyCommand(argv: readonly string[], environment: Record<string, string | undefined> = process.env): Promise<number> {
   return runCommand(POLICY_USAGE, async () => {
     const [sub, ...rest] = argv;
     switch (sub) {
@@ -34,6 +46,10 @@ export function policyCommand(argv: readonly string[]): Promise<number> {
         return lint(rest);
       case 'test':
         return test(rest);
+      case 'publish':
+        return publish(rest, environment);
+      case 'versions':
+        return versions(rest, environment);
       case undefined:
       case 'help':
       case '--help':
@@ -236,4 +252,91 @@ function oneOffInput(values: { identity?: string; target?: string; sql?: string;
     time,
     session,
   };
+}
+
+interface PolicyConnection {
+  readonly address: string;
+  readonly client: PromiseClient<policyV1.PolicyServiceClient>;
+}
+
+function policyConnection(environment: Record<string, string | undefined>): PolicyConnection {
+  const address = environment.TRACEGATE_POLICY_ADDRESS?.trim() || `127.0.0.1:${environment.TRACEGATE_POLICY_GRPC_PORT?.trim() || '7102'}`;
+  const client = grpcClient<policyV1.PolicyServiceClient>(SERVICE_PROTOS.policy.files[0], 'tracegate.policy.v1.PolicyService', address, {
+    metadata: { [INTERNAL_TOKEN_METADATA]: internalToken(environment) },
+    deadlineMs: 15_000,
+  });
+  return { address, client };
+}
+
+/** Calls the policy service and turns a gRPC failure into a sentence for the terminal. */
+async function callPolicy<T>(connection: PolicyConnection, call: (client: PolicyConnection['client']) => Promise<T>): Promise<T> {
+  try {
+    return await call(connection.client);
+  } catch (error) {
+    const grpc = error as Partial<ServiceError>;
+    if (typeof grpc.code !== 'number') throw error;
+    if (grpc.code === GrpcStatus.UNAVAILABLE || grpc.code === GrpcStatus.DEADLINE_EXCEEDED) {
+      throw new CommandError(
+        `cannot reach the policy service at ${connection.address} (${grpc.details || 'unavailable'}); is tracegate running? Set TRACEGATE_POLICY_ADDRESS if it runs elsewhere`,
+      );
+    }
+    throw new CommandError(grpc.details || `the policy service answered ${GrpcStatus[grpc.code] ?? grpc.code}`);
+  } finally {
+    connection.client.close();
+  }
+}
+
+const changeSummary = (changes: policyV1.PolicyChanges | undefined): string => {
+  if (!changes) return 'nothing';
+  const parts = [
+    ...(changes.addedRules.length ? [`added ${changes.addedRules.join(', ')}`] : []),
+    ...(changes.removedRules.length ? [`removed ${changes.removedRules.join(', ')}`] : []),
+    ...(changes.changedRules.length ? [`changed ${changes.changedRules.join(', ')}`] : []),
+    ...(changes.defaultsChanged ? ['defaults changed'] : []),
+  ];
+  return parts.length ? parts.join('; ') : 'nothing';
+};
+
+async function publish(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    allowPositionals: true,
+    strict: true,
+    options: { author: { type: 'string' }, comment: { type: 'string', default: '' } },
+  });
+  const [file] = positionals;
+  if (file === undefined || positionals.length > 1) throw new UsageError('policy publish takes one policy document (a YAML file)');
+  if (!existsSync(file) || statSync(file).isDirectory()) throw new CommandError(`${file} is not a file; publish one policy document (a directory is read by TRACEGATE_POLICY_DIR instead)`);
+  const author = values.author?.trim() || environment.USER?.trim();
+  if (!author) throw new UsageError('say who publishes: --author NAME (or set USER)');
+  await loadSqlParser();
+  // Checked here first, so a mistake is named against the file the author edits.
+  const policy = loadPolicy(file);
+  const response = await callPolicy(policyConnection(environment), (client) =>
+    client.publishPolicy({ document: readFileSync(file, 'utf8'), author, comment: values.comment ?? '' }),
+  );
+  process.stdout.write(
+    response.changed
+      ? `published ${response.version} (${policy.document.rules.length} rules) as ${author}: ${changeSummary(response.changes)}\n`
+      : `${response.version} is already in force; nothing published\n`,
+  );
+  return 0;
+}
+
+async function versions(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const { values } = parseArgs({ args: [...args], strict: true, options: { limit: { type: 'string' }, json: { type: 'boolean', default: false } } });
+  const limit = values.limit === undefined ? 0 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 0 || limit > 1000) throw new UsageError(`--limit ${values.limit} is not a whole number from 1 to 1000`);
+  const response = await callPolicy(policyConnection(environment), (client) => client.listPolicyVersions({ limit, includeDocuments: false }));
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify(response.versions.map((v) => ({ ...v, activatedAt: isoOf(v.activatedAt) })), null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(
+    table(
+      ['', 'VERSION', 'ACTIVATED', 'SOURCE', 'CHANGES', 'COMMENT'],
+      response.versions.map((v) => [v.inForce ? '*' : '', v.version.slice(0, 19), isoOf(v.activatedAt), v.source, changeSummary(v.changes), v.comment]),
+    ),
+  );
+  return 0;
 }
