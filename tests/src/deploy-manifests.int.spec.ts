@@ -314,6 +314,25 @@ function unreadConfigMapKeys(manifests: readonly Manifest[]): string[] {
     .flatMap((m) => Object.keys(m.data ?? {}).filter((key) => !read.has(key)).map((key) => `ConfigMap ${m.metadata.name} sets ${key}, which no service reads`));
 }
 
+/** deploy/README.md names every variable and shows how to create every Secret, with each key the manifests take from it. */
+function readmeProblems(readme: string, manifests: readonly Manifest[]): string[] {
+  const variables = new Set(SERVICES.flatMap((def) => [...fieldsOf(def).keys()]));
+  const problems = [...variables].filter((name) => !readme.includes(`\`${name}\``)).map((name) => `${name} is not documented`);
+  // A `kubectl create secret` command naming the Secret and, on it or its continued lines, the key.
+  const creates = (secret: string, option: string) => new RegExp(`create secret (generic|tls) ${secret} [^\\n]*(\\\\\\n[^\\n]*)*${option}`).test(readme);
+  for (const def of SERVICES) {
+    const workload = workloadOf(def, manifests);
+    if (!workload) continue;
+    for (const source of environmentOf(workload.container, manifests).sources.values()) {
+      if (source.from === 'secret' && !creates(source.secret, `--from-(literal|file)=${source.key}=`)) problems.push(`no command creates Secret ${source.secret} with key ${source.key}`);
+    }
+    for (const volume of workload.volumes) {
+      if (volume.secret && !creates(volume.secret.secretName, '--cert=')) problems.push(`no command creates Secret ${volume.secret.secretName}`);
+    }
+  }
+  return [...new Set(problems)];
+}
+
 // --- the tests --------------------------------------------------------------------------------------
 
 describe('deploy/k8s against the services’ configuration', () => {
@@ -345,20 +364,7 @@ describe('deploy/k8s against the services’ configuration', () => {
   });
 
   it('documents every setting and every Secret in deploy/README.md', () => {
-    const readme = readFileSync(README, 'utf8');
-    const variables = new Set(SERVICES.flatMap((def) => [...fieldsOf(def).keys()]));
-    assert.deepEqual([...variables].filter((name) => !readme.includes(`\`${name}\``)), [], 'variables README.md does not mention');
-    // Each Secret, and each key of it, appears in a README command that creates it (continued lines included).
-    const creates = (secret: string, option: string) => new RegExp(`create secret (generic|tls) ${secret} [^\\n]*(\\\\\\n[^\\n]*)*${option}`).test(readme);
-    const undocumented: string[] = [];
-    for (const def of SERVICES) {
-      const workload = workloadOf(def, base)!;
-      for (const source of environmentOf(workload.container, base).sources.values()) {
-        if (source.from === 'secret' && !creates(source.secret, `--from-(literal|file)=${source.key}=`)) undocumented.push(`${source.secret} key ${source.key}`);
-      }
-      for (const volume of workload.volumes) if (volume.secret && !creates(volume.secret.secretName, '--cert=')) undocumented.push(volume.secret.secretName);
-    }
-    assert.deepEqual(undocumented, [], 'Secrets (and keys) README.md does not show how to create');
+    assert.deepEqual(readmeProblems(readFileSync(README, 'utf8'), base), []);
   });
 
   it('classifies secrets the way the services treat them', () => {
@@ -423,6 +429,14 @@ describe('deploy/k8s against the services’ configuration', () => {
         'the gRPC readiness probe checks port 7102, not 7202',
         'TRACEGATE_POLICY_GRPC_PORT is 7202 but the container declares no such port',
       ]);
+    });
+
+    it('a setting or a Secret key the README leaves out', () => {
+      const readme = readFileSync(README, 'utf8');
+      const trimmed = readme
+        .replaceAll('`TRACEGATE_DURABILITY`', 'durability')
+        .replace(/ --from-literal=app-token='xapp-…'/, '');
+      assert.deepEqual(readmeProblems(trimmed, base), ['TRACEGATE_DURABILITY is not documented', 'no command creates Secret tracegate-slack with key app-token']);
     });
 
     it('a ConfigMap reference to a missing key, a stale variable and a TLS file outside its Secret', () => {
