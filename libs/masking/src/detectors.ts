@@ -346,10 +346,13 @@ export class DetectorSet {
 
   /** Findings in `text` (ASCII-folded already), sorted by start. */
   scan(text: string): Finding[] {
-    let findings: Finding[] | undefined;
+    // Claimed spans, sorted and disjoint: a candidate's overlap is a binary search, so a text
+    // dense with values stays linear-logarithmic rather than quadratic.
+    let claimed: Finding[] = [];
     const traits = traitsOf(text);
     for (const detector of this.detectors) {
       if (!detector.mayOccur(text, traits)) continue;
+      const added: Finding[] = [];
       detector.pattern.lastIndex = 0;
       for (let m = detector.pattern.exec(text); m !== null; m = detector.pattern.exec(text)) {
         let start = m.index;
@@ -369,12 +372,35 @@ export class DetectorSet {
           if (end <= start) continue;
         }
         // A value an earlier detector already claimed is not validated again (entropy is not free).
-        if (findings?.some((f) => start < f.end && f.start < end)) continue;
+        if (overlaps(claimed, start, end)) continue;
         if (detector.validate && !detector.validate(text.slice(start, end))) continue;
-        (findings ??= []).push({ detector: detector.name, start, end });
+        added.push({ detector: detector.name, start, end });
       }
+      if (added.length > 0) claimed = claimed.length === 0 ? added : merge(claimed, added);
     }
-    if (!findings) return [];
-    return findings.length > 1 ? findings.sort((a, b) => a.start - b.start) : findings;
+    return claimed;
   }
+
+}
+
+/** Whether [start, end) overlaps a span of `sorted` (sorted by start, disjoint, so ends are sorted too). */
+function overlaps(sorted: readonly Finding[], start: number, end: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.end <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo]!.start < end;
+}
+
+function merge(a: readonly Finding[], b: readonly Finding[]): Finding[] {
+  const out: Finding[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(a[i]!.start <= b[j]!.start ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
 }

@@ -80,6 +80,12 @@ function benchDetectors(): DetectorRow[] {
     });
     rows.push({ corpus, msPer1KB: 1000 / perSecond, mbPerSecond: (perSecond * 1024) / 1e6 });
   }
+  // One large trace dense with values (a finding every ~30 characters): the cost must stay linear.
+  const dense = WITH_PII.join(' ').repeat(400).slice(0, 1 << 20);
+  const perSecond = measure(() => {
+    profile.redactText(dense);
+  });
+  rows.push({ corpus: 'one 1 MiB document dense with PII', msPer1KB: 1000 / perSecond / 1024, mbPerSecond: (perSecond * (1 << 20)) / 1e6 });
   return rows;
 }
 
