@@ -6,6 +6,7 @@
  * manifest fails here.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { brokerService } from '@tracegate/broker';
 import { gatewayService } from '@tracegate/gateway';
 import { maskingService } from '@tracegate/masking';
 import { policyService } from '@tracegate/policy';
-import { ConfigProblem, HOST_SCHEMA, env, portSchema, type ConfigField, type ServiceDefinition } from '@tracegate/runtime';
+import { ConfigProblem, HOST_SCHEMA, env, loadProcessConfig, portSchema, type ConfigField, type ServiceDefinition } from '@tracegate/runtime';
 
 const workspace = fileURLToPath(new URL('../../', import.meta.url));
 const K8S_DIR = `${workspace}deploy/k8s/`;
@@ -333,6 +334,38 @@ function readmeProblems(readme: string, manifests: readonly Manifest[]): string[
   return [...new Set(problems)];
 }
 
+/** `openssl rand -base64 <bytes>`, as the README makes keys. */
+const opensslRandBase64 = (bytes: number) => randomBytes(bytes).toString('base64');
+
+/** The Secrets as the README's commands create them (tracegate-slack is optional and left out, as in a first install). */
+function readmeSecret(secret: string, key: string): string | undefined {
+  if (secret === 'tracegate-database') return `postgresql://tracegate_${key}:p%40ss@pg.example.internal:5432/tracegate_${key}`;
+  const made: Record<string, string> = {
+    'tracegate-kafka/brokers': 'kafka-0.kafka.kafka.svc:9092,kafka-1.kafka.kafka.svc:9092',
+    'tracegate-internal-token/token': opensslRandBase64(32),
+    'tracegate-masking-hash-key/key': opensslRandBase64(32),
+    'tracegate-broker-keys/keys': `k1:${opensslRandBase64(32)}`,
+    'tracegate-audit-checkpoint-key/key': opensslRandBase64(32),
+  };
+  return made[`${secret}/${key}`];
+}
+
+/** The environment a container gets once the README's Secrets exist. */
+function startupEnvironment(container: Container, manifests: readonly Manifest[]): { environment: Record<string, string | undefined>; unknown: string[] } {
+  const environment: Record<string, string | undefined> = {};
+  const unknown: string[] = [];
+  for (const [name, source] of environmentOf(container, manifests).sources) {
+    if (source.from !== 'secret') {
+      environment[name] = source.value;
+      continue;
+    }
+    const value = readmeSecret(source.secret, source.key);
+    if (value === undefined && !source.optional) unknown.push(`Secret ${source.secret} key ${source.key}: say here how the README makes it`);
+    environment[name] = value;
+  }
+  return { environment, unknown };
+}
+
 // --- the tests --------------------------------------------------------------------------------------
 
 describe('deploy/k8s against the services’ configuration', () => {
@@ -352,6 +385,14 @@ describe('deploy/k8s against the services’ configuration', () => {
     });
     it(`${def.name}: ports, probes, the Service and the addresses of the others agree with its settings`, () => {
       assert.deepEqual(networkProblems(def, base), []);
+    });
+    it(`${def.name}: its configuration loads from the manifests and the Secrets the README makes`, () => {
+      const { environment, unknown } = startupEnvironment(workloadOf(def, base)!.container, base);
+      assert.deepEqual(unknown, []);
+      // The whole process configuration at once: every field, the host's and the cross-checks (port clashes).
+      const { host, services } = loadProcessConfig(`tracegate ${def.name}`, [def], environment);
+      assert.equal(host.kafkaBrokers?.length, 2);
+      assert.ok(services.has(def.name));
     });
     it(`${def.name}: file settings point into mounted volumes`, () => {
       assert.deepEqual(fileProblems(def, base), []);
