@@ -110,6 +110,10 @@ const RAW_DEVICE = /^\/dev\/(sd|hd|vd|xvd|nvme|mmcblk|md|dm-|loop|mapper\/|disk\
 
 /** mvdan/sh's RedirOperator values that write to the named file: > >> <> >| &> &>> */
 const WRITING_REDIRECTS = new Set([54, 55, 57, 60, 64, 65]);
+/** RedirOperator values that feed a command's stdin from the line itself: << <<- <<< */
+const HEREDOC = 61;
+const DASH_HEREDOC = 62;
+const HERE_STRING = 63;
 /** BinOpCmd values for | and |& */
 const PIPES = new Set([12, 13]);
 
@@ -263,12 +267,30 @@ class ShellWalker {
   }
 
   private redirects(stmt: ShNode): void {
-    for (const redirect of (stmt.Redirs as readonly ShNode[] | null) ?? []) {
+    const redirects = (stmt.Redirs as readonly ShNode[] | undefined) ?? [];
+    this.scriptFromHereDocument(stmt, redirects);
+    for (const redirect of redirects) {
       if (!WRITING_REDIRECTS.has(Number(redirect.Op))) continue;
       const target = staticWord(redirect.Word as ShWord);
       if (target === undefined) continue;
       this.writes.add(target);
       if (RAW_DEVICE.test(target)) this.flag('raw_device_write');
+    }
+  }
+
+  /** `bash <<EOF … EOF`, `sh <<< '…'`: the script is on the line, so it is read like `sh -c`. */
+  private scriptFromHereDocument(stmt: ShNode, redirects: readonly ShNode[]): void {
+    const command = stmt.Cmd as ShNode | undefined;
+    if (command?.type !== 'CallExpr') return;
+    const invocation = unwrap(invocationOf(command));
+    if (!invocation || !readsScriptFromStdin(invocation)) return;
+    for (const redirect of redirects) {
+      const op = Number(redirect.Op);
+      if (op !== HEREDOC && op !== DASH_HEREDOC && op !== HERE_STRING) continue;
+      const script = staticWord((op === HERE_STRING ? redirect.Word : redirect.Hdoc) as ShWord | undefined);
+      if (script === undefined) this.opaque('inline_code', `${invocation.program} runs a script chosen at run time`);
+      else if (SHELLS.has(invocation.program)) this.script(script, `${invocation.program} <<`);
+      else this.opaque('inline_code', `${invocation.program} runs code from a here-document, which tracegate cannot read`);
     }
   }
 

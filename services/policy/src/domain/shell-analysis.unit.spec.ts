@@ -159,6 +159,12 @@ const TABLE: readonly [string, string, boolean][] = [
     ['bash "$SCRIPT"', 'inline_code', true],
     ['ssh-keygen -lf ~/.ssh/authorized_keys', '', false],
     [`printf '%s\\n' a b | sort | uniq -c`, '', false],
+    ["bash <<EOF\nrm -rf /\nEOF\n", 'destructive_delete', false],
+    ["sh <<-'EOF'\n\tmkfs.ext4 /dev/sda1\n\tEOF\n", 'filesystem_format', false],
+    ["sudo bash <<< 'shutdown -h now'", 'power_state privilege_escalation', false],
+    ["bash <<EOF\nls -la $HOME\nEOF\n", 'inline_code', true],
+    ["python3 <<EOF\nimport os\nEOF\n", 'inline_code', true],
+    ['cat <<EOF > /tmp/notes.txt\nrm -rf / is a bad idea\nEOF\n', '', false],
 ];
 
 describe('shell analysis', () => {
