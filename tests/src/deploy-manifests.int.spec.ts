@@ -84,6 +84,8 @@ function requiredBySchema(field: Field): boolean {
   }
 }
 
+const ADDRESS = new RegExp(`^TRACEGATE_(${SERVICES.map((s) => s.name.toUpperCase()).join('|')})_ADDRESS$`);
+
 /**
  * Optional in the schemas because the all-in-one (one machine, one process) has a fallback that is
  * wrong across pods. Addresses of other services (TRACEGATE_<SERVICE>_ADDRESS) are in the same
@@ -94,11 +96,18 @@ const REQUIRED_ACROSS_PODS: Readonly<Record<string, string>> = {
   KAFKA_BROKERS: 'without it each service keeps its events in its own database, where audit never sees them',
   TRACEGATE_MASKING_HASH_KEY: 'without it each process makes up its own key, so hashed values differ between pods and after a restart',
   TRACEGATE_AUDIT_CHECKPOINT_KEY: 'without it no checkpoint is signed and a rewritten history cannot be told from the real one',
-  TRACEGATE_GATEWAY_TLS_CERT_FILE: 'clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is false), so the listener needs a certificate',
-  TRACEGATE_GATEWAY_TLS_KEY_FILE: 'clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is false), so the listener needs a key',
+  TRACEGATE_GATEWAY_TLS_CERT_FILE: 'clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is not true), so the listener needs a certificate',
+  TRACEGATE_GATEWAY_TLS_KEY_FILE: 'clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is not true), so the listener needs a key',
 };
 
-const ADDRESS = new RegExp(`^TRACEGATE_(${SERVICES.map((s) => s.name.toUpperCase()).join('|')})_ADDRESS$`);
+/** Why a variable must be set for this container, or undefined when it may be left out. */
+function requirement(name: string, field: Field, sources: ReadonlyMap<string, Source>): string | undefined {
+  if (requiredBySchema(field)) return 'the service refuses to start without it';
+  if (ADDRESS.test(name)) return 'unset, it points at 127.0.0.1, which is this pod';
+  // Plaintext is an explicit choice (never across an untrusted network); then no certificate is needed.
+  if (/^TRACEGATE_GATEWAY_TLS_/.test(name) && valueOf(sources.get('TRACEGATE_GATEWAY_ALLOW_PLAINTEXT')) === 'true') return undefined;
+  return REQUIRED_ACROSS_PODS[name];
+}
 
 // A value no field accepts, without the separators (',', ':') that fields split on, so a field that
 // quotes what it was given quotes all of it.
@@ -184,7 +193,7 @@ function configurationProblems(def: ServiceDefinition, manifests: readonly Manif
   const fields = fieldsOf(def);
   for (const [name, field] of fields) {
     const source = sources.get(name);
-    const reason = requiredBySchema(field) ? 'the service refuses to start without it' : (REQUIRED_ACROSS_PODS[name] ?? (ADDRESS.test(name) ? 'unset, it points at 127.0.0.1, which is this pod' : undefined));
+    const reason = requirement(name, field, sources);
     const provided = source !== undefined && (source.from === 'secret' ? !source.optional : valueOf(source) !== undefined);
     if (reason && !provided) problems.push(`${name} is not set (${reason})`);
     if (!source) continue;
@@ -492,6 +501,17 @@ describe('deploy/k8s against the services’ configuration', () => {
         'TRACEGATE_GATEWAY_TLS_CERT is set but gateway does not read it',
       ]);
       assert.deepEqual(fileProblems(gatewayService, broken), ['TRACEGATE_GATEWAY_TLS_KEY_FILE = /app/tls.key is not inside any mounted volume']);
+    });
+
+    it('a gateway without its certificate, unless plaintext was chosen', () => {
+      const withoutTls = structuredClone(base);
+      gateway(withoutTls).env = gateway(withoutTls).env!.filter((v) => !v.name.startsWith('TRACEGATE_GATEWAY_TLS_'));
+      assert.deepEqual(configurationProblems(gatewayService, withoutTls), [
+        'TRACEGATE_GATEWAY_TLS_CERT_FILE is not set (clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is not true), so the listener needs a certificate)',
+        'TRACEGATE_GATEWAY_TLS_KEY_FILE is not set (clients must use TLS (TRACEGATE_GATEWAY_ALLOW_PLAINTEXT is not true), so the listener needs a key)',
+      ]);
+      withoutTls.find((m) => m.kind === 'ConfigMap')!.data!['TRACEGATE_GATEWAY_ALLOW_PLAINTEXT'] = 'true';
+      assert.deepEqual(configurationProblems(gatewayService, withoutTls), []);
     });
   });
 });
