@@ -129,6 +129,19 @@ describe('psql through tracegate on Kafka, every service real', () => {
     assert.match(readSession, /SELECT 1/);
   });
 
+  it('replays the denied DROP session from psql to its decision and verifies it intact (chain on Kafka, rows, checkpoints)', async () => {
+    const all = JSON.parse((await runTracegate(['sessions', 'list', '--identity', 'ci-agent', '--json'], environment)).stdout) as { sessions: { id: string }[] };
+    const replays = await Promise.all(all.sessions.map(async (s) => ({ id: s.id, replay: await runTracegate(['sessions', 'replay', s.id, '--json'], environment) })));
+    const drop = replays.find((r) => r.replay.stdout.includes('DROP TABLE invoices'));
+    assert.ok(drop, replays.map((r) => r.replay.stdout + r.replay.stderr).join('\n---\n'));
+    assert.equal(drop.replay.code, 0, drop.replay.stderr);
+    const [statement] = drop.replay.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { sequence: number; maskedText: string; effect: string; sqlstate: string });
+    assert.deepEqual([statement!.sequence, statement!.maskedText, statement!.effect, statement!.sqlstate], [1, 'DROP TABLE invoices', 'deny', '42501']);
+    const verified = await runTracegate(['sessions', 'verify', drop.id], environment);
+    assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    assert.match(verified.stdout, new RegExp(`^session ${drop.id} is intact: \\d+ events checked`));
+  });
+
   it('writes the session to Kafka as CloudEvents a SIEM can read with kcat, hash-chained per session', async () => {
     let events: CloudEvent[] = [];
     await expectEventually(async () => {
