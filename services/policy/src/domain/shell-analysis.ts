@@ -255,8 +255,8 @@ class ShellWalker {
       return true;
     });
     for (const [name, declaration] of functions) {
-      // A function that starts itself again in a pipeline or in the background multiplies
-      // until the machine runs out of processes.
+      // A function that calls itself is the shape of a fork bomb (:(){ :|:& };:), and nothing
+      // bounds its recursion; a one-line command has no need of one.
       let recursive = false;
       walkTree(declaration.Body, (node) => {
         if (node.type === 'CallExpr' && staticWord((node.Args as ShWord[] | undefined)?.[0]) === name) recursive = true;

@@ -62,7 +62,7 @@ export const STATEMENT_FLAGS = [
   'raw_device_write',
   /** shutdown, reboot, halt, poweroff, init 0/6, systemctl reboot… */
   'power_state',
-  /** A function that calls itself in a pipeline or in the background: :(){ :|:& };: */
+  /** A function that calls itself: :(){ :|:& };: */
   'fork_bomb',
   /** chmod/chown/chgrp -R on /, a top-level system directory, or chmod 777 /. */
   'recursive_permission_change',
