@@ -417,6 +417,20 @@ describe('deploy/k8s against the services’ configuration', () => {
     assert.deepEqual(readmeProblems(readFileSync(README, 'utf8'), base), []);
   });
 
+  it('builds the image on the project’s Node major, with every workspace installed and proto/ shipped', () => {
+    const dockerfile = readFileSync(`${workspace}deploy/Dockerfile`, 'utf8');
+    const nodeMajor = readFileSync(`${workspace}.nvmrc`, 'utf8').trim().replace(/^v/, '').split('.')[0];
+    assert.match(dockerfile, new RegExp(`^ARG NODE_IMAGE=node:${nodeMajor}[-.]`, 'm'), `NODE_IMAGE is not Node ${nodeMajor} (.nvmrc)`);
+    // npm ci refuses a lockfile whose workspaces are missing, so each manifest is copied before it.
+    const lock = JSON.parse(readFileSync(`${workspace}package-lock.json`, 'utf8')) as { packages: Record<string, unknown> };
+    const workspaces = Object.keys(lock.packages).filter((path) => path !== '' && !path.includes('node_modules'));
+    const beforeInstall = dockerfile.slice(0, dockerfile.indexOf('npm ci'));
+    assert.deepEqual(workspaces.filter((path) => !beforeInstall.includes(`COPY ${path}/package.json ${path}/`)), [], 'workspaces whose package.json is not copied before npm ci');
+    // The services load the .proto files at run time.
+    assert.match(dockerfile, /cp -a [^\n]*\bproto\b[^\n]* \/out\//);
+    for (const def of SERVICES) assert.match(dockerfile, new RegExp(`for svc in [^;]*\\b${def.name}\\b`), `the image does not check services/${def.name}/dist/main.js`);
+  });
+
   it('classifies secrets the way the services treat them', () => {
     const all = new Map(SERVICES.flatMap((def) => [...fieldsOf(def)]));
     const secret = (name: string) => isSecret(all.get(name)!);
