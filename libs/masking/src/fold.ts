@@ -37,18 +37,7 @@ export function foldToAscii(text: string): FoldedText {
   let i = 0;
   for (const ch of text) {
     const end = i + ch.length;
-    let folded: string;
-    if (ch.charCodeAt(0) < 0x80) folded = ch;
-    else if (INVISIBLE.test(ch)) folded = '';
-    else {
-      const confusable = CONFUSABLES[ch];
-      if (confusable !== undefined) folded = confusable;
-      else {
-        const nfkc = ch.normalize('NFKC');
-        // Only foldings to ASCII help detection; anything else stays as it was (one char, one slot).
-        folded = NON_ASCII.test(nfkc) ? (CONFUSABLES[nfkc] ?? ch) : nfkc;
-      }
-    }
+    const folded = ch.charCodeAt(0) < 0x80 ? ch : foldChar(ch);
     for (let k = 0; k < folded.length; k++) {
       starts.push(i);
       ends.push(end);
@@ -57,6 +46,26 @@ export function foldToAscii(text: string): FoldedText {
     i = end;
   }
   return { text: out, starts: Int32Array.from(starts), ends: Int32Array.from(ends) };
+}
+
+/** Folded characters, remembered: normalising one character at a time is the slow part. Bounded. */
+const FOLDED = new Map<string, string>();
+
+function foldChar(ch: string): string {
+  let folded = FOLDED.get(ch);
+  if (folded !== undefined) return folded;
+  if (INVISIBLE.test(ch)) folded = '';
+  else {
+    const confusable = CONFUSABLES[ch];
+    if (confusable !== undefined) folded = confusable;
+    else {
+      const nfkc = ch.normalize('NFKC');
+      // Only foldings to ASCII help detection; anything else stays as it was (one char, one slot).
+      folded = NON_ASCII.test(nfkc) ? (CONFUSABLES[nfkc] ?? ch) : nfkc;
+    }
+  }
+  if (FOLDED.size < 65536) FOLDED.set(ch, folded);
+  return folded;
 }
 
 /** The original span of folded [start, end). */
