@@ -173,6 +173,7 @@ export class ClientSession {
   private identity: VerifiedIdentity | undefined;
   private startup: StartupMessage | undefined;
   private targetName = '';
+  private targetLabels: Readonly<Record<string, string>> = {};
   private leaseId = '';
   private chain: Promise<void> = Promise.resolve();
   private queued = 0;
@@ -375,6 +376,7 @@ export class ClientSession {
       return this.fatal({ severity: 'FATAL', sqlstate: '3D000', message: (error as Error).message });
     }
     this.leaseId = lease.leaseId;
+    this.targetLabels = lease.labels ?? {};
     try {
       this.upstream = await loginToTarget(lease.endpoint, this.startup!.parameters, { timeoutMs: this.options.upstreamTimeoutMs, maxMessageLength: this.options.maxMessageLength });
     } catch (error) {
@@ -536,7 +538,7 @@ export class ClientSession {
 
   private context(partial: StatementPartial): StatementContext {
     const { traceProblem: _problem, ...rest } = partial;
-    return { identity: this.identity!, target: this.targetName, ...rest };
+    return { identity: this.identity!, target: this.targetName, targetLabels: this.targetLabels, ...rest };
   }
 
   /** Records a statement's request and decision, its text masked with the statement's profile: audit data is stored only after masking. */

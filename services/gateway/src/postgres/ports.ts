@@ -17,6 +17,8 @@ export interface ClientAuthenticator {
 export interface CredentialLease {
   readonly leaseId: string;
   readonly endpoint: TargetEndpoint;
+  /** The target's labels (env=production…): policy input. */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** The broker: short-lived credentials for a target, never shown to the caller. */
@@ -76,6 +78,8 @@ export interface ReviewDesk {
 export interface StatementContext {
   readonly identity: VerifiedIdentity;
   readonly target: string;
+  /** The target's labels as registered with the broker. */
+  readonly targetLabels?: Readonly<Record<string, string>>;
   readonly text: string;
   readonly fingerprint: string;
   readonly parsed: boolean;
