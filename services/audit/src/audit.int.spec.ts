@@ -104,6 +104,18 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
     await db.connect();
     // As the gateway writes them: each session's events on its own key, in chain order.
     for (const script of scripts) await proc!.eventLog.append(script.records());
+    // As the approvals service writes them: the review c1 was held for, approved by two reviewers.
+    let head: ChainHead = GENESIS;
+    const review = (event: string, data: Record<string, unknown>) => {
+      const sealed = sealEvent({ type: `dev.tracegate.approval.${event}.v1`, subject: 'req-7', source: '/tracegate/approvals', data }, head);
+      head = headOf(sealed);
+      return { topic: 'tracegate.approvals.v1', key: 'req-7', event: sealed };
+    };
+    await proc!.eventLog.append([
+      review('requested', { id: 'req-7', requester: { id: 'key-ci', name: 'ci-agent' }, sessionId: agentReporting.sessionId, rule: 'agent-writes-reviewed', reviewerGroup: 'dba', quorum: 2, requestedAt: '2026-11-22T01:05:00.010Z' }),
+      review('approved', { id: 'req-7', reviewer: { id: 'key-alice', name: 'alice' }, at: '2026-11-22T01:05:01Z', approvals: 1, quorum: 2 }),
+      review('approved', { id: 'req-7', reviewer: { id: 'key-bob', name: 'bob' }, at: '2026-11-22T01:05:02Z', approvals: 2, quorum: 2 }),
+    ]);
   });
 
   after(async () => {
@@ -195,8 +207,12 @@ describe('audit service: sessions projected from a real PostgreSQL event log, re
   });
 
   it('skips an event type it does not know and still applies the events after it', async () => {
-    const { statements } = await audit().getSession({ id: agentReporting.sessionId });
-    assert.deepEqual(statements.map((s) => [s.maskedText, s.commandTag, s.traceId, s.approvalRequestId, s.approvalState]), [['SELECT 42', 'SELECT 1', 't-0c1f', 'req-7', 'approved']]);
+    await expectEventually(async () => {
+      const { statements } = await audit().getSession({ id: agentReporting.sessionId });
+      assert.deepEqual(statements.map((s) => [s.maskedText, s.commandTag, s.traceId, s.approvalRequestId, s.approvalState, s.approvedBy]), [
+        ['SELECT 42', 'SELECT 1', 't-0c1f', 'req-7', 'approved', ['alice', 'bob']],
+      ]);
+    }, { description: 'the approval events projected beside the statement' });
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="skipped"'), 1);
     assert.equal(await metric('tracegate_audit_events_projected_total', 'outcome="applied"'), knownEventCount);
   });

@@ -15,6 +15,7 @@ import { CheckpointSigner } from './services/checkpoint-signer.js';
 import { SessionReplayer } from './services/session-replayer.js';
 import { SessionVerifier } from './services/session-verifier.js';
 import { SessionAccess } from './services/session-access.js';
+import { ApprovalReviewRepository } from './repositories/approval-review.repository.js';
 import { ProjectionRebuilder } from './services/projection-rebuilder.js';
 import { ProjectionRebuildRepository } from './repositories/projection-rebuild.repository.js';
 import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
@@ -74,6 +75,7 @@ export class AuditModule {
         ProjectionRebuildRepository,
         ProjectionRebuilder,
         SessionAccess,
+        ApprovalReviewRepository,
         ...TRACE_PROVIDERS,
       ],
     };

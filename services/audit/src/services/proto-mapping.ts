@@ -1,4 +1,5 @@
 import { timestampOf, type auditV1 } from '@tracegate/contracts';
+import type { ApprovalReview } from '../domain/approval-review.js';
 import type { SessionRecord, StatementRecord } from '../domain/session-projection.js';
 
 export { timestampOf };
@@ -22,7 +23,7 @@ export function toProtoSession(row: SessionRecord): auditV1.Session {
   };
 }
 
-export function toProtoStatement(row: StatementRecord): auditV1.Statement {
+export function toProtoStatement(row: StatementRecord, review?: ApprovalReview): auditV1.Statement {
   return {
     sequence: row.sequence,
     statementId: row.statementId,
@@ -39,6 +40,9 @@ export function toProtoStatement(row: StatementRecord): auditV1.Statement {
     traceId: row.traceId,
     approvalRequestId: row.approvalRequestId,
     approvalState: row.approvalState,
+    approvedBy: review ? [...review.approvers] : [],
+    approvalDecidedBy: review?.decidedBy ?? '',
+    approvalReason: review?.reason ?? '',
     at: timestampOf(row.requestedAt),
     completed: row.completedAt !== null,
     commandTag: row.commandTag,

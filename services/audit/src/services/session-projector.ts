@@ -3,6 +3,7 @@ import { Counter, Gauge } from 'prom-client';
 import { TOPICS, type CloudEvent, type DeliveredEvent, type Subscription } from '@tracegate/events';
 import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import { CHECKPOINT_EVENT_TYPE, type CheckpointData } from '../domain/checkpoint.js';
+import { ApprovalReviewRepository } from '../repositories/approval-review.repository.js';
 import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
 import { SessionProjectionRepository, type BatchOutcome, type ProjectOutcome } from '../repositories/session-projection.repository.js';
 
@@ -36,6 +37,7 @@ export class SessionProjector {
     @Inject(SERVICE_CONTEXT) private readonly context: ServiceContext,
     private readonly projection: SessionProjectionRepository,
     private readonly checkpoints: CheckpointRepository,
+    private readonly reviews: ApprovalReviewRepository,
   ) {
     this.projected = new Counter({
       name: 'tracegate_audit_events_projected_total',
@@ -83,12 +85,15 @@ export class SessionProjector {
       group,
       // The audit topic for the signed checkpoints: a rebuilt schema gets them back, and the
       // signer continues their chain instead of starting a second one.
-      topics: [TOPICS.sessions.name, TOPICS.audit.name],
+      // And the approvals, so a reviewed statement shows who approved or denied it.
+      topics: [TOPICS.sessions.name, TOPICS.audit.name, TOPICS.approvals.name],
       fromBeginning: true,
       maxBatchEvents: PROJECTION_BATCH_EVENTS,
       batchHandler: async (deliveries) => {
         const checkpoints = deliveries.filter((d) => d.topic === TOPICS.audit.name && d.event.type === CHECKPOINT_EVENT_TYPE);
         for (const { event } of checkpoints) await this.checkpoints.store(event as CloudEvent<CheckpointData>);
+        const approvals = deliveries.filter((d) => d.topic === TOPICS.approvals.name);
+        if (approvals.length > 0) await this.reviews.applyBatch(approvals.map((d) => d.event));
         const sessions = deliveries.filter((d) => d.topic === TOPICS.sessions.name);
         if (sessions.length > 0) await this.projectBatch(sessions);
       },

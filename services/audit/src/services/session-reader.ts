@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { auditV1 } from '@tracegate/contracts';
 import { AuditError } from '../errors.js';
+import { ApprovalReviewRepository } from '../repositories/approval-review.repository.js';
 import { SessionQueryRepository } from '../repositories/session-query.repository.js';
 import { toProtoSession, toProtoStatement } from './proto-mapping.js';
 import { SessionAccess, type SessionCaller } from './session-access.js';
@@ -16,6 +17,7 @@ export class SessionReader {
   constructor(
     private readonly queries: SessionQueryRepository,
     private readonly access: SessionAccess,
+    private readonly reviews: ApprovalReviewRepository,
   ) {}
 
   /** Sessions newest first; an identity sees those its reader grants cover (each read recorded). */
@@ -37,6 +39,7 @@ export class SessionReader {
     if (!session) throw AuditError.sessionNotFound(id);
     await this.access.admit(caller, session);
     const statements = await this.queries.statementsOf(id);
-    return { session: toProtoSession(session), statements: statements.map(toProtoStatement) };
+    const reviews = await this.reviews.byIds([...new Set(statements.map((s) => s.approvalRequestId).filter(Boolean))]);
+    return { session: toProtoSession(session), statements: statements.map((s) => toProtoStatement(s, reviews.get(s.approvalRequestId))) };
   }
 }

@@ -196,7 +196,8 @@ export function replayLine(s: auditV1.Statement, offsetMs: number | undefined): 
   const offset = offsetMs === undefined ? '' : `+${(offsetMs / 1000).toFixed(3)}s`;
   const trace = s.traceId ? `  [trace ${s.traceId}]` : '';
   const reason = s.effect === 'deny' && s.reason ? ` — ${oneLine(s.reason)}` : '';
-  const approval = s.approvalRequestId ? `, review ${s.approvalRequestId} ${s.approvalState || 'pending'}` : '';
+  const by = (s.approvedBy ?? []).length > 0 ? ` by ${s.approvedBy.join(', ')}` : s.approvalDecidedBy ? ` by ${s.approvalDecidedBy}` : '';
+  const approval = s.approvalRequestId ? `, review ${s.approvalRequestId} ${s.approvalState || 'pending'}${by}` : '';
   return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${approval}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
 }
 

@@ -93,6 +93,13 @@ export interface Statement {
    */
   approvalRequestId: string;
   approvalState: string;
+  /**
+   * From tracegate.approvals.v1, once the audit service has read the request's events: the
+   * reviewers who approved it, in order; who denied (or withdrew) it; why it ended when not approved.
+   */
+  approvedBy: string[];
+  approvalDecidedBy: string;
+  approvalReason: string;
 }
 
 export interface ListSessionsRequest {
@@ -514,6 +521,21 @@ export const Statement: MessageFns<Statement> = {
         : isSet(object.approval_state)
         ? globalThis.String(object.approval_state)
         : "",
+      approvedBy: globalThis.Array.isArray(object?.approvedBy)
+        ? object.approvedBy.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.approved_by)
+        ? object.approved_by.map((e: any) => globalThis.String(e))
+        : [],
+      approvalDecidedBy: isSet(object.approvalDecidedBy)
+        ? globalThis.String(object.approvalDecidedBy)
+        : isSet(object.approval_decided_by)
+        ? globalThis.String(object.approval_decided_by)
+        : "",
+      approvalReason: isSet(object.approvalReason)
+        ? globalThis.String(object.approvalReason)
+        : isSet(object.approval_reason)
+        ? globalThis.String(object.approval_reason)
+        : "",
     };
   },
 
@@ -590,6 +612,15 @@ export const Statement: MessageFns<Statement> = {
     }
     if (message.approvalState !== "") {
       obj.approvalState = message.approvalState;
+    }
+    if (message.approvedBy?.length) {
+      obj.approvedBy = message.approvedBy;
+    }
+    if (message.approvalDecidedBy !== "") {
+      obj.approvalDecidedBy = message.approvalDecidedBy;
+    }
+    if (message.approvalReason !== "") {
+      obj.approvalReason = message.approvalReason;
     }
     return obj;
   },
