@@ -176,7 +176,7 @@ class DataRowMasker implements ResultMaskPlan {
       throw new RangeError(`a DataRow has ${count} columns but its RowDescription described ${this.actions.length}; the result cannot be masked`);
     }
     let offset = 7;
-    let edits: { header: number; end: number; value: Buffer | null }[] | undefined;
+    let edits: Edit[] | undefined;
     for (let i = 0; i <= this.lastActive; i++) {
       const length = message.readInt32BE(offset);
       const start = offset + 4;
@@ -190,7 +190,7 @@ class DataRowMasker implements ResultMaskPlan {
     return edits ? splice(message, edits) : message;
   }
 
-  private maskWhole(action: Extract<ColumnAction, { kind: 'whole' }>, message: Buffer, start: number, end: number): Buffer | null {
+  private maskWhole(action: Extract<ColumnAction, { kind: 'whole' }>, message: Buffer, start: number, end: number): WireValue | null {
     this.counter.add(action.hitKey);
     const { codec, mask } = action;
     if (codec === 'null-only' || mask.strategy === 'null') return NULL;
@@ -199,7 +199,7 @@ class DataRowMasker implements ResultMaskPlan {
     return masked === null ? NULL : encode(codec, masked);
   }
 
-  private scanValue(codec: Codec, message: Buffer, start: number, end: number): Buffer | null | undefined {
+  private scanValue(codec: Codec, message: Buffer, start: number, end: number): WireValue | null | undefined {
     if (end - start < 3) return UNCHANGED;
     const original = decode(codec, message, start, end);
     if (original === undefined) return UNCHANGED;
@@ -236,19 +236,19 @@ function decode(codec: Codec, message: Buffer, start: number, end: number): stri
 }
 
 /** The wire bytes of a masked value (a whole-column token is quoted to stay JSON); null → NULL for codecs that cannot carry text. */
-function encode(codec: Codec, masked: string, isDocument = false): Buffer | null {
+function encode(codec: Codec, masked: string, isDocument = false): WireValue | null {
   switch (codec) {
     case 'text':
     case 'user-binary':
-      return Buffer.from(masked, 'utf8');
+      return masked;
     case 'json':
-      return Buffer.from(isDocument ? masked : JSON.stringify(masked), 'utf8');
+      return isDocument ? masked : JSON.stringify(masked);
     case 'jsonb-binary':
       return Buffer.concat([Buffer.of(1), Buffer.from(isDocument ? masked : JSON.stringify(masked), 'utf8')]);
     case 'bytea-hex':
-      return Buffer.from(`\\x${Buffer.from(masked, 'utf8').toString('hex')}`, 'utf8');
+      return `\\x${Buffer.from(masked, 'utf8').toString('hex')}`;
     case 'bytea-raw':
-      return Buffer.from(masked, 'utf8');
+      return masked;
     case 'null-only':
     case 'int8-binary':
     case 'numeric-binary':
@@ -272,23 +272,33 @@ function decodeNumeric(message: Buffer, start: number, end: number): string | un
   return (sign === 0x4000 ? '-' : '') + digits;
 }
 
+/** A column's new value: text is written into the new row as UTF-8 directly, without a Buffer of its own. */
+type WireValue = string | Buffer;
+
+interface Edit {
+  readonly header: number;
+  readonly end: number;
+  readonly value: WireValue | null;
+}
+
 /** A new DataRow with the edited columns replaced and the lengths recomputed. */
-function splice(message: Buffer, edits: readonly { header: number; end: number; value: Buffer | null }[]): Buffer {
+function splice(message: Buffer, edits: readonly Edit[]): Buffer {
   let size = message.length;
-  for (const e of edits) size += (e.value?.length ?? 0) - (e.end - e.header - 4);
+  const lengths = edits.map((e) => (e.value === null ? 0 : typeof e.value === 'string' ? Buffer.byteLength(e.value, 'utf8') : e.value.length));
+  edits.forEach((e, k) => (size += lengths[k]! - (e.end - e.header - 4)));
   const out = Buffer.allocUnsafe(size);
   let from = 0;
   let to = 0;
-  for (const e of edits) {
+  edits.forEach((e, k) => {
     to += message.copy(out, to, from, e.header);
     if (e.value === null) {
       to = out.writeInt32BE(-1, to);
     } else {
-      to = out.writeInt32BE(e.value.length, to);
-      to += e.value.copy(out, to);
+      to = out.writeInt32BE(lengths[k]!, to);
+      to += typeof e.value === 'string' ? out.write(e.value, to, 'utf8') : e.value.copy(out, to);
     }
     from = e.end;
-  }
+  });
   message.copy(out, to, from);
   out.writeInt32BE(size - 1, 1);
   return out;
