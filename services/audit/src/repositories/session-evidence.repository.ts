@@ -35,12 +35,16 @@ export class SessionEvidenceRepository {
     return this.context.eventLog.kind === 'postgres';
   }
 
-  /** The session's events on the log, in log order; undefined when the log is Kafka. */
-  async logEvents(sessionId: string): Promise<CloudEvent[] | undefined> {
+  /**
+   * The log's records of the events the projection applied (by their ids, which the log indexes;
+   * events not projected yet are checked once they are), in log order; undefined when the log is Kafka.
+   */
+  async logEvents(eventIds: readonly string[]): Promise<CloudEvent[] | undefined> {
     if (!this.readsLog) return undefined;
-    const rows: { event: CloudEvent }[] = await this.db.query(`SELECT event FROM ${POSTGRES_LOG_EVENTS} WHERE topic = $1 AND key = $2 ORDER BY position`, [
+    if (eventIds.length === 0) return [];
+    const rows: { event: CloudEvent }[] = await this.db.query(`SELECT event FROM ${POSTGRES_LOG_EVENTS} WHERE event_id = ANY($1::text[]) AND topic = $2 ORDER BY position`, [
+      [...eventIds],
       TOPICS.sessions.name,
-      sessionId,
     ]);
     return rows.map((r) => r.event);
   }

@@ -42,13 +42,13 @@ export class SessionVerifier {
 
   async verify(sessionId: string): Promise<SessionVerdict> {
     if (!sessionId) throw AuditError.invalidArgument('id', 'is required: the session id `tracegate sessions list` shows');
-    const [log, copy, session, statements, heads] = await Promise.all([
-      this.evidence.logEvents(sessionId),
+    const [copy, session, statements, heads] = await Promise.all([
       this.evidence.copiedEvents(sessionId),
       this.evidence.session(sessionId),
       this.evidence.statements(sessionId),
       this.evidence.checkpointHeads(sessionId),
     ]);
+    const log = await this.evidence.logEvents(copy.map((e) => e.id));
     if (!session && copy.length === 0 && (log ?? []).length === 0) throw AuditError.sessionNotFound(sessionId);
     const key = this.config.checkpointKey;
     const checkpoints = heads.map((h) => ({ checkpointId: h.checkpointId, sequence: h.sequence, hash: h.hash, problems: checkpointProblems(h.checkpoint, key?.publicKey, key?.keyId) }));
