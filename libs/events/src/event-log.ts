@@ -56,6 +56,12 @@ export type SubscribeOptions =
       readonly handler?: undefined;
       /** The most events one batch carries. Default 1000. */
       readonly maxBatchEvents?: number;
+      /**
+       * Batches of different partitions handled at once, where the log has partitions (Kafka).
+       * Each key stays in one partition, so a key's events are still handled one batch at a time,
+       * in order. Default: the adapter's setting (1).
+       */
+      readonly partitionsConcurrently?: number;
     });
 
 /** The subscription as adapters run it: always in batches, of one event for a per-event handler. */

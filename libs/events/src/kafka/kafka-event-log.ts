@@ -442,7 +442,7 @@ export class KafkaEventLog implements EventLog {
         autoCommit: true,
         autoCommitThreshold: c.commitEveryEvents ?? 100,
         autoCommitInterval: c.commitIntervalMs ?? 1000,
-        partitionsConsumedConcurrently: c.partitionsConsumedConcurrently ?? 1,
+        partitionsConsumedConcurrently: (options.batchHandler ? options.partitionsConcurrently : undefined) ?? c.partitionsConsumedConcurrently ?? 1,
         eachBatch: (payload) => subscription.eachBatch(payload),
       });
     } catch (error) {

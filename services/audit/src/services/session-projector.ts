@@ -89,6 +89,9 @@ export class SessionProjector {
       topics: [TOPICS.sessions.name, TOPICS.audit.name, TOPICS.approvals.name],
       fromBeginning: true,
       maxBatchEvents: PROJECTION_BATCH_EVENTS,
+      // On Kafka, two partitions' batches at once: their sessions are disjoint (one session, one
+      // partition), and one batch's database round trips overlap the other's.
+      partitionsConcurrently: 2,
       batchHandler: async (deliveries) => {
         const checkpoints = deliveries.filter((d) => d.topic === TOPICS.audit.name && d.event.type === CHECKPOINT_EVENT_TYPE);
         for (const { event } of checkpoints) await this.checkpoints.store(event as CloudEvent<CheckpointData>);
