@@ -16,6 +16,7 @@ import {
 } from '../protocol/postgres/index.js';
 import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from './backend-framer.js';
 import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity, type MaskingProfile, type MaskingProfiles, type ResultColumn, type ResultMaskPlan } from './ports.js';
+import { NamedQueries } from './named-queries.js';
 import { addHits, backendMessage, copyData, readDataRow, readRowDescription, redactReport, withResultFormats } from './result-messages.js';
 import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery } from './trace-comments.js';
 import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
@@ -192,6 +193,8 @@ export class ClientSession {
   /** The transaction status of the target's last ReadyForQuery: I, T or E. */
   private transactionStatus: 'I' | 'T' | 'E' = 'I';
   private readonly idleWaiters: (() => void)[] = [];
+  /** Cursors and SQL-prepared queries of this session, whose later FETCH or EXECUTE results are masked by their query's lineage. */
+  private readonly namedQueries = new NamedQueries();
 
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
@@ -843,6 +846,7 @@ export class ClientSession {
   private pendingEntry(statementId: string, decision: StatementDecision | undefined, text: string | undefined, portal: Portal | undefined, startedAt = Date.now()): PendingCompletion {
     const masking = decision?.effect === 'allow' && decision.maskingProfile ? this.deps.masking?.profile(decision.maskingProfile) : undefined;
     if (masking) this.lastMasking = masking;
+    if (masking && text !== undefined) this.namedQueries.remember(text);
     return {
       statementId,
       startedAt,
@@ -944,7 +948,7 @@ export class ClientSession {
       return undefined;
     }
     entry.columns = columns;
-    const plan = entry.masking.planResult(columns, entry.text ?? '');
+    const plan = entry.masking.planResult(columns, this.namedQueries.lineageFor(entry.text ?? '') ?? entry.text ?? '');
     if ('refused' in plan) entry.refused = plan.refused;
     else entry.plan = plan;
     return entry.plan;

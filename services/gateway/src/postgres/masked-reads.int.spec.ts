@@ -30,9 +30,11 @@ function assertNoRawValue(text: string, where: string): void {
   }
 }
 
+/** The default profile, except for statements about the cursor `quiet` and the prepared `lookup`: column rules only, no detectors. */
 class DefaultProfileJudge implements StatementJudge {
-  async decide(_statement: StatementContext): Promise<StatementDecision> {
-    return { effect: 'allow', rule: 'agents-read', reason: '', policyVersion: 'v1', maskingProfile: 'default' };
+  async decide(statement: StatementContext): Promise<StatementDecision> {
+    const profile = /\b(quiet|lookup)\b/.test(statement.text) ? 'columns-only' : 'default';
+    return { effect: 'allow', rule: 'agents-read', reason: '', policyVersion: 'v1', maskingProfile: profile };
   }
 }
 
@@ -41,7 +43,12 @@ describe('masked reads of a 100,000-row table with the masking engine', () => {
   let gateway: GatewayFixture;
   const recorder = new MemoryRecorder();
   const profile: CompiledMaskingProfile = compileProfile(DEFAULT_PROFILE, { hashKey: randomBytes(32) });
-  const profiles: MaskingProfiles = { profile: (name) => (name === 'default' ? profile : undefined) };
+  // Without detectors, only the lineage can tell that `harmless` is the ssn column.
+  const columnsOnly = compileProfile(
+    { name: 'columns-only', version: '1', rules: [{ name: 'ssn', column: 'ssn', strategy: 'redact' }, { name: 'email', column: 'email', strategy: 'redact' }, { name: 'card', column: 'card_number', strategy: 'redact' }] },
+    { hashKey: randomBytes(32) },
+  );
+  const profiles: MaskingProfiles = { profile: (name) => (name === 'default' ? profile : name === 'columns-only' ? columnsOnly : undefined) };
   const clients: pg.Client[] = [];
   const through = async () => {
     const c = await gateway.client();
@@ -146,6 +153,19 @@ describe('masked reads of a 100,000-row table with the masking engine', () => {
     assert.doesNotMatch(text, /4111/);
     assert.doesNotMatch(text, /MTIzLTQ1|MjM0LTQ1/, 'base64 of the SSN');
     assert.doesNotMatch(text, /\d{4}-54-(?:321|432)/, 'the SSN reversed');
+  });
+
+  it('follows a renamed masked column into a cursor and a SQL-prepared statement', async () => {
+    const agent = await through();
+    await agent.query('BEGIN');
+    await agent.query('DECLARE quiet CURSOR FOR SELECT ssn AS harmless, card_number AS label FROM customers WHERE id <= 5 ORDER BY id');
+    const fetched = await agent.query('FETCH ALL FROM quiet');
+    await agent.query('COMMIT');
+    assert.equal(fetched.rows.length, 5);
+    assertNoRawValue(JSON.stringify(fetched.rows), 'rows fetched from a cursor');
+    await agent.query('PREPARE lookup(int) AS SELECT email AS handle FROM customers WHERE id = $1');
+    const executed = await agent.query('EXECUTE lookup(12)');
+    assertNoRawValue(JSON.stringify(executed.rows), 'rows of an EXECUTE');
   });
 
   it('statement text and errors the target raises are masked too', async () => {

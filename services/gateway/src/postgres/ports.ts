@@ -1,3 +1,4 @@
+import type { LineageAnalysis } from '@tracegate/masking-engine';
 import type { TargetEndpoint } from './upstream-login.js';
 
 /** Who a client proved to be, with its API key (later: an OIDC or grant token). */
@@ -187,12 +188,18 @@ export interface ResultMaskPlan {
   hits(): MaskingHits;
 }
 
+/**
+ * Which source columns a query's output columns come from (the engine's analysis), when the
+ * result's own statement text does not say: a FETCH from a cursor, an EXECUTE of a PREPAREd query.
+ */
+export type StatementLineage = LineageAnalysis;
+
 /** A masking profile compiled for the hot path (the masking engine, libs/masking). */
 export interface MaskingProfile {
   readonly name: string;
   readonly version: string;
   /** A plan for a result, or a sentence saying why it cannot be masked safely (then it is refused). */
-  planResult(columns: readonly ResultColumn[], statementText: string): ResultMaskPlan | { readonly refused: string };
+  planResult(columns: readonly ResultColumn[], lineage: string | StatementLineage): ResultMaskPlan | { readonly refused: string };
   redactText(text: string): { readonly text: string; readonly hits: MaskingHits };
   createStreamRedactor(): { push(chunk: Buffer): Buffer; end(): Buffer; hits(): MaskingHits };
 }
