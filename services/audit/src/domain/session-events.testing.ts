@@ -44,7 +44,7 @@ export class GatewaySessionScript {
     statementId: string,
     text: string,
     decision: { effect?: string; rule?: string; reason?: string; approvalRequestId?: string; approvalState?: string } = {},
-    extra: { protocol?: 'simple' | 'extended' | 'function-call'; parameterCount?: number; inMultiStatement?: boolean; traceId?: string } = {},
+    extra: { protocol?: 'simple' | 'extended' | 'function-call'; parameterCount?: number; inMultiStatement?: boolean; traceId?: string; parameters?: readonly (string | null)[] } = {},
   ): this {
     this.seal('statement_requested', {
       statementId,
@@ -55,6 +55,7 @@ export class GatewaySessionScript {
       parameterCount: extra.parameterCount ?? 0,
       // As the proto3 JSON mapping writes it: a field at its default is left out.
       ...(extra.traceId ? { traceId: extra.traceId } : {}),
+      ...(extra.parameters?.length ? { parameters: extra.parameters.map((text) => (text === null ? {} : { text })) } : {}),
     });
     this.seal('statement_decided', {
       statementId,
@@ -68,7 +69,10 @@ export class GatewaySessionScript {
     return this;
   }
 
-  completed(statementId: string, outcome: { commandTag?: string; rows?: number; sqlstate?: string; errorMessage?: string; executed?: boolean; durationMs?: number } = {}): this {
+  completed(
+    statementId: string,
+    outcome: { commandTag?: string; rows?: number; sqlstate?: string; errorMessage?: string; executed?: boolean; durationMs?: number; masked?: Record<string, number> } = {},
+  ): this {
     this.seal('statement_completed', {
       statementId,
       commandTag: outcome.commandTag ?? '',
@@ -77,6 +81,18 @@ export class GatewaySessionScript {
       sqlstate: outcome.sqlstate ?? '',
       errorMessage: outcome.errorMessage ?? '',
       executed: outcome.executed ?? true,
+      ...(outcome.masked && Object.keys(outcome.masked).length > 0 ? { masked: outcome.masked } : {}),
+    });
+    return this;
+  }
+
+  /** A chunk of recorded (masked) result rows, as the gateway writes it between the request and the completion. */
+  result(statementId: string, chunk: number, rows: readonly (readonly (string | null)[])[], columns: readonly string[] = []): this {
+    this.seal('statement_result', {
+      statementId,
+      ...(chunk > 0 ? { chunk } : {}),
+      ...(columns.length > 0 ? { columns } : {}),
+      rows: rows.map((values) => ({ values: values.map((text) => (text === null ? {} : { text })) })),
     });
     return this;
   }

@@ -35,6 +35,8 @@ export interface StatementRequested extends Envelope {
   readonly parameterCount: number;
   /** The reasoning trace the agent attached, '' if none. */
   readonly traceId: string;
+  /** The bind parameter values after masking (null for SQL NULL); empty when no masking profile applied. */
+  readonly parameters: readonly (string | null)[];
 }
 
 export interface StatementDecided extends Envelope {
@@ -59,6 +61,19 @@ export interface StatementCompleted extends Envelope {
   readonly sqlstate: string;
   readonly errorMessage: string;
   readonly executed: boolean;
+  /** How often each masking rule or detector fired on the result, by name. */
+  readonly masked: Readonly<Record<string, number>>;
+}
+
+/** A chunk of a statement's result rows as the client received them (masked); null for SQL NULL. */
+export interface StatementResult extends Envelope {
+  readonly kind: 'statement_result';
+  readonly statementId: string;
+  /** 0, 1, 2… per statement. */
+  readonly chunk: number;
+  /** The column names, in chunk 0 only. */
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | null)[])[];
 }
 
 export interface SessionEnded extends Envelope {
@@ -66,14 +81,15 @@ export interface SessionEnded extends Envelope {
   readonly reason: string;
 }
 
-export type SessionEvent = SessionStarted | StatementRequested | StatementDecided | StatementCompleted | SessionEnded;
-export type StatementEvent = StatementRequested | StatementDecided | StatementCompleted;
+export type SessionEvent = SessionStarted | StatementRequested | StatementDecided | StatementCompleted | StatementResult | SessionEnded;
+export type StatementEvent = StatementRequested | StatementDecided | StatementCompleted | StatementResult;
 
 export const SESSION_EVENT_TYPES = {
   started: 'dev.tracegate.session.started.v1',
   statement_requested: 'dev.tracegate.session.statement_requested.v1',
   statement_decided: 'dev.tracegate.session.statement_decided.v1',
   statement_completed: 'dev.tracegate.session.statement_completed.v1',
+  statement_result: 'dev.tracegate.session.statement_result.v1',
   ended: 'dev.tracegate.session.ended.v1',
 } as const satisfies Record<SessionEvent['kind'], string>;
 
@@ -91,6 +107,7 @@ export function sessionEventOf(event: CloudEvent): SessionEvent | undefined {
   const str = (key: string) => (typeof data[key] === 'string' ? data[key] : '');
   const num = (key: string) => (typeof data[key] === 'number' && Number.isFinite(data[key]) ? Math.max(0, Math.round(data[key])) : 0);
   const bool = (key: string) => data[key] === true;
+  const strings = (key: string) => (Array.isArray(data[key]) ? data[key].filter((v): v is string => typeof v === 'string') : []);
   const time = new Date(event.time);
   const envelope: Envelope = { eventId: event.id, sessionId: event.subject, sequence: event.sequence, time: Number.isNaN(time.getTime()) ? new Date(0) : time };
   switch (kind) {
@@ -119,6 +136,7 @@ export function sessionEventOf(event: CloudEvent): SessionEvent | undefined {
         inMultiStatement: bool('inMultiStatement'),
         parameterCount: num('parameterCount'),
         traceId: str('traceId'),
+        parameters: nullableTexts(data.parameters),
       };
     case 'statement_decided':
       return {
@@ -144,8 +162,38 @@ export function sessionEventOf(event: CloudEvent): SessionEvent | undefined {
         sqlstate: str('sqlstate'),
         errorMessage: str('errorMessage'),
         executed: bool('executed'),
+        masked: countsOf(data.masked),
+      };
+    case 'statement_result':
+      return {
+        ...envelope,
+        kind,
+        statementId: str('statementId'),
+        chunk: num('chunk'),
+        columns: strings('columns'),
+        rows: Array.isArray(data.rows) ? data.rows.map((row: unknown) => nullableTexts(isRecord(row) ? row.values : undefined)) : [],
       };
     case 'ended':
       return { ...envelope, kind, reason: str('reason') };
   }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** `repeated NullableText` in the proto3 JSON mapping: `{"text": "…"}`, or `{}` for SQL NULL. */
+function nullableTexts(value: unknown): (string | null)[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((v: unknown) => (isRecord(v) && typeof v.text === 'string' ? v.text : null));
+}
+
+/** `map<string, uint32>` in the proto3 JSON mapping; anything not a count is left out. */
+function countsOf(value: unknown): Record<string, number> {
+  if (!isRecord(value)) return {};
+  const counts: Record<string, number> = {};
+  for (const [name, count] of Object.entries(value).sort(([a], [b]) => a.localeCompare(b))) {
+    if (typeof count === 'number' && Number.isFinite(count) && count >= 0) counts[name] = Math.round(count);
+  }
+  return counts;
 }

@@ -50,6 +50,14 @@ export interface StatementRecord {
   readonly requestedAt: Date;
   readonly decidedAt: Date | null;
   readonly completedAt: Date | null;
+  /** The bind parameter values after masking (null for SQL NULL); empty when none were recorded. */
+  readonly parameters: readonly (string | null)[];
+  /** How often each masking rule or detector fired on the result, by name. */
+  readonly masked: Readonly<Record<string, number>>;
+  /** The result's column names (from its first result chunk). */
+  readonly resultColumns: readonly string[];
+  /** How many result rows the gateway recorded (the rows themselves are in `audit.statement_results`). */
+  readonly rowsRecorded: number;
 }
 
 /**
@@ -100,6 +108,7 @@ function applyToSession(session: SessionRecord, event: SessionEvent): SessionRec
     case 'statement_requested':
     case 'statement_decided':
     case 'statement_completed':
+    case 'statement_result':
       return { ...session, lastSequence };
   }
 }
@@ -115,6 +124,7 @@ function applyToStatement(statement: StatementRecord, event: StatementEvent): St
         inMultiStatement: event.inMultiStatement,
         parameterCount: event.parameterCount,
         traceId: event.traceId,
+        parameters: [...event.parameters],
         requestedAt: event.time,
       };
     case 'statement_decided':
@@ -138,7 +148,16 @@ function applyToStatement(statement: StatementRecord, event: StatementEvent): St
         sqlstate: event.sqlstate,
         errorMessage: event.errorMessage,
         executed: event.executed,
+        masked: { ...event.masked },
         completedAt: event.time,
+      };
+    case 'statement_result':
+      // Each chunk is applied once (its event id is the claim), so counting is exact; the rows
+      // themselves go to audit.statement_results, beside the statement.
+      return {
+        ...statement,
+        resultColumns: event.columns.length > 0 ? [...event.columns] : statement.resultColumns,
+        rowsRecorded: statement.rowsRecorded + event.rows.length,
       };
   }
 }
@@ -190,5 +209,9 @@ function blankStatement(event: StatementEvent, sequence: number): StatementRecor
     requestedAt: event.time,
     decidedAt: null,
     completedAt: null,
+    parameters: [],
+    masked: {},
+    resultColumns: [],
+    rowsRecorded: 0,
   };
 }

@@ -1,5 +1,5 @@
 import { canonicalJson, hashOf, verifyChain, type CloudEvent } from '@tracegate/events';
-import { sessionEventOf } from './session-events.js';
+import { sessionEventOf, type StatementResult } from './session-events.js';
 import { evolve, type SessionRecord, type StatementRecord } from './session-projection.js';
 
 /** A session head a signed checkpoint vouches for: at `sequence` the chain's hash was `hash`. */
@@ -20,6 +20,16 @@ export interface SessionEvidence {
   readonly session: SessionRecord | undefined;
   readonly statements: readonly StatementRecord[];
   readonly checkpoints: readonly CheckpointedHead[];
+  /** The recorded result rows as stored (audit.statement_results); omitted, none are compared. */
+  readonly results?: readonly StoredResultChunk[];
+}
+
+/** A stored chunk of a statement's recorded result rows. */
+export interface StoredResultChunk {
+  readonly statementId: string;
+  readonly chunk: number;
+  readonly eventId: string;
+  readonly rows: readonly (readonly (string | null)[])[];
 }
 
 export interface SessionVerdict {
@@ -55,6 +65,7 @@ export function verifySessionEvidence(evidence: SessionEvidence): SessionVerdict
   const projectedSequences = new Set(evidence.copy.map((e) => e.sequence));
   const applied = source.filter((e) => projectedIds.has(e.id) || projectedSequences.has(e.sequence));
   problems.push(...compareRows(evidence, applied, sourceName));
+  if (evidence.results) problems.push(...compareResults(evidence.results, applied, sourceName));
 
   const bySequence = new Map(source.map((e) => [e.sequence, e]));
   for (const head of evidence.checkpoints) {
@@ -124,6 +135,33 @@ function compareRows(evidence: SessionEvidence, events: readonly CloudEvent[], s
   }
   for (const row of evidence.statements) {
     if (!statements.has(row.statementId)) problems.push(`statement ${row.sequence} (id ${row.statementId}) is in the projection but on no event of ${sourceName}: the row was inserted`);
+  }
+  return problems;
+}
+
+/** The stored result chunks against the statement_result events: changed, deleted or inserted rows. */
+function compareResults(stored: readonly StoredResultChunk[], events: readonly CloudEvent[], sourceName: string): string[] {
+  const problems: string[] = [];
+  const key = (statementId: string, chunk: number) => `${statementId}\u0000${chunk}`;
+  const expected = new Map<string, StatementResult>();
+  for (const event of events) {
+    const known = sessionEventOf(event);
+    if (known?.kind === 'statement_result') expected.set(key(known.statementId, known.chunk), known);
+  }
+  const byKey = new Map(stored.map((c) => [key(c.statementId, c.chunk), c]));
+  for (const [k, event] of expected) {
+    const chunk = byKey.get(k);
+    const where = `result chunk ${event.chunk} of statement ${event.statementId} (event ${event.eventId})`;
+    if (!chunk) {
+      problems.push(`${where} is on ${sourceName} but has no projected rows: they were deleted`);
+      continue;
+    }
+    for (const field of differingFields({ rows: chunk.rows }, { rows: event.rows })) {
+      problems.push(`${where}: ${field.path} is ${show(field.was)} in the projection but ${show(field.now)} on ${sourceName}`);
+    }
+  }
+  for (const [k, chunk] of byKey) {
+    if (!expected.has(k)) problems.push(`result chunk ${chunk.chunk} of statement ${chunk.statementId} is in the projection but on no event of ${sourceName}: the rows were inserted`);
   }
   return problems;
 }

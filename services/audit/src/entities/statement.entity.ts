@@ -80,4 +80,16 @@ export class StatementEntity implements StatementRecord {
 
   @Column({ type: 'timestamptz', name: 'completed_at', nullable: true })
   completedAt!: Date | null;
+
+  @Column({ type: 'jsonb' })
+  parameters!: (string | null)[];
+
+  @Column({ type: 'jsonb' })
+  masked!: Record<string, number>;
+
+  @Column({ type: 'text', array: true, name: 'result_columns' })
+  resultColumns!: string[];
+
+  @Column({ type: 'integer', name: 'rows_recorded' })
+  rowsRecorded!: number;
 }

@@ -6,6 +6,7 @@ import { AuditInitial1763790000000 } from '../migrations/1763790000000-audit-ini
 import { AuditIntegrity1763810000000 } from '../migrations/1763810000000-audit-integrity.js';
 import { StatementTraceAndApproval1763830000000 } from '../migrations/1763830000000-statement-trace-and-approval.js';
 import { SessionEventsClaim1763840000000 } from '../migrations/1763840000000-session-events-claim.js';
+import { StatementResults1763860000000 } from '../migrations/1763860000000-statement-results.js';
 import { ApprovalReviews1763850000000 } from '../migrations/1763850000000-approval-reviews.js';
 import { TracesAndReaderGrants1763800000000 } from '../migrations/1763800000000-traces-and-reader-grants.js';
 import { TracesProjection1763820000000 } from '../migrations/1763820000000-traces-projection.js';
@@ -21,5 +22,5 @@ export const AUDIT_DATA_SOURCE = Symbol('AUDIT_DATA_SOURCE');
  * never synchronised from the entities. Dropping the schema and restarting rebuilds it from the log.
  */
 export function openAuditDatabase(databaseUrl: string): Promise<DataSource> {
-  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity, TraceEntity, ReaderGrantEntity], migrations: [AuditInitial1763790000000, TracesAndReaderGrants1763800000000, AuditIntegrity1763810000000, TracesProjection1763820000000, StatementTraceAndApproval1763830000000, SessionEventsClaim1763840000000, ApprovalReviews1763850000000], applicationName: 'tracegate-audit' });
+  return openServiceDatabase({ databaseUrl, schema: AUDIT_SCHEMA, entities: [SessionEntity, StatementEntity, TraceEntity, ReaderGrantEntity], migrations: [AuditInitial1763790000000, TracesAndReaderGrants1763800000000, AuditIntegrity1763810000000, TracesProjection1763820000000, StatementTraceAndApproval1763830000000, SessionEventsClaim1763840000000, ApprovalReviews1763850000000, StatementResults1763860000000], applicationName: 'tracegate-audit' });
 }

@@ -6,7 +6,7 @@ import { AUDIT_DATA_SOURCE } from './audit-database.js';
 export const REBUILD_SCHEMA = 'audit_rebuild';
 
 /** The tables the session projection writes: what a rebuild makes afresh and swaps in. */
-const PROJECTION_TABLES = ['sessions', 'statements', 'session_events'] as const;
+const PROJECTION_TABLES = ['sessions', 'statements', 'session_events', 'statement_results'] as const;
 
 /**
  * The fresh schema of a rebuild and the switch-over. The fresh tables are made `LIKE` the live

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { TOPICS, type CloudEvent } from '@tracegate/events';
 import { SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import type { CheckpointData } from '../domain/checkpoint.js';
+import type { StoredResultChunk } from '../domain/session-verification.js';
 import type { SessionRecord, StatementRecord } from '../domain/session-projection.js';
 import { AUDIT_DATA_SOURCE } from './audit-database.js';
 import { sessionOfRow, statementOfRow } from './session-projection.repository.js';
@@ -62,6 +63,15 @@ export class SessionEvidenceRepository {
   async statements(sessionId: string): Promise<StatementRecord[]> {
     const rows: Record<string, unknown>[] = await this.db.query(`SELECT * FROM audit.statements WHERE session_id = $1 ORDER BY sequence`, [sessionId]);
     return rows.map(statementOfRow);
+  }
+
+  /** The stored result chunks of the session, as verification compares them with the result events. */
+  async resultChunks(sessionId: string): Promise<StoredResultChunk[]> {
+    const rows: { statement_id: string; chunk: number; event_id: string; rows: (string | null)[][] }[] = await this.db.query(
+      `SELECT statement_id, chunk, event_id, rows FROM audit.statement_results WHERE session_id = $1 ORDER BY statement_id, chunk`,
+      [sessionId],
+    );
+    return rows.map((r) => ({ statementId: r.statement_id, chunk: r.chunk, eventId: r.event_id, rows: r.rows }));
   }
 
   /**

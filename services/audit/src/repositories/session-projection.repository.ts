@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource, EntityManager } from 'typeorm';
 import type { CloudEvent } from '@tracegate/events';
-import { sessionEventOf, type SessionEvent } from '../domain/session-events.js';
+import { sessionEventOf, type SessionEvent, type StatementResult } from '../domain/session-events.js';
 import { evolve, type SessionRecord, type StatementRecord } from '../domain/session-projection.js';
 import { AUDIT_DATA_SOURCE, AUDIT_SCHEMA } from './audit-database.js';
 
@@ -30,7 +30,7 @@ const SESSION_COLUMNS = `id, identity_id, identity_name, identity_kind, identity
   credential_lease_id, started_at, ended_at, end_reason, statement_count, last_sequence`;
 const STATEMENT_COLUMNS = `session_id, statement_id, sequence, text, fingerprint, protocol, in_multi_statement, parameter_count, effect, rule, reason,
   policy_version, masking_profile, command_tag, rows, duration_ms, sqlstate, error_message, executed, requested_at, decided_at, completed_at,
-  trace_id, approval_request_id, approval_state`;
+  trace_id, approval_request_id, approval_state, parameters, masked, result_columns, rows_recorded`;
 
 /**
  * Writes the session projection, a batch of consecutive events per transaction: the events are
@@ -102,6 +102,7 @@ export class SessionProjectionRepository {
         }
         await this.writeSessions(manager, [...changedSessions].map((id) => sessions.get(id)!));
         await this.writeStatements(manager, [...changedStatements].map((key) => statements.get(key)!));
+        await this.writeResults(manager, events.filter((e): e is StatementResult => e.kind === 'statement_result'));
       }
       return {
         applied: events.length,
@@ -193,7 +194,8 @@ export class SessionProjectionRepository {
          FROM jsonb_to_recordset($1::jsonb) AS r(session_id text, statement_id text, sequence integer, text text, fingerprint text, protocol text,
               in_multi_statement boolean, parameter_count integer, effect text, rule text, reason text, policy_version text, masking_profile text,
               command_tag text, rows bigint, duration_ms bigint, sqlstate text, error_message text, executed boolean, requested_at timestamptz,
-              decided_at timestamptz, completed_at timestamptz, trace_id text, approval_request_id text, approval_state text)
+              decided_at timestamptz, completed_at timestamptz, trace_id text, approval_request_id text, approval_state text, parameters jsonb,
+              masked jsonb, result_columns text[], rows_recorded integer)
        ON CONFLICT (session_id, statement_id) DO UPDATE SET ${excludedAll(STATEMENT_COLUMNS, ['session_id', 'statement_id'])}`,
       [
         JSON.stringify(
@@ -223,9 +225,28 @@ export class SessionProjectionRepository {
             trace_id: s.traceId,
             approval_request_id: s.approvalRequestId,
             approval_state: s.approvalState,
+            parameters: s.parameters,
+            masked: s.masked,
+            result_columns: s.resultColumns,
+            rows_recorded: s.rowsRecorded,
           })),
         ),
       ],
+    );
+  }
+
+  /**
+   * The recorded result rows, a row per chunk. Only events this batch claimed get here, so a
+   * redelivered chunk adds nothing; the key is a second guard.
+   */
+  private async writeResults(manager: EntityManager, results: readonly StatementResult[]): Promise<void> {
+    if (results.length === 0) return;
+    await manager.query(
+      `INSERT INTO ${this.schema}.statement_results (session_id, statement_id, chunk, event_id, rows)
+       SELECT session_id, statement_id, chunk, event_id, rows
+         FROM jsonb_to_recordset($1::jsonb) AS r(session_id text, statement_id text, chunk integer, event_id text, rows jsonb)
+       ON CONFLICT (session_id, statement_id, chunk) DO NOTHING`,
+      [JSON.stringify(results.map((r) => ({ session_id: r.sessionId, statement_id: r.statementId, chunk: r.chunk, event_id: r.eventId, rows: r.rows })))],
     );
   }
 }
@@ -290,5 +311,9 @@ export function statementOfRow(row: Record<string, unknown>): StatementRecord {
     traceId: (row.trace_id as string | undefined) ?? '',
     approvalRequestId: (row.approval_request_id as string | undefined) ?? '',
     approvalState: (row.approval_state as string | undefined) ?? '',
+    parameters: (row.parameters as (string | null)[] | undefined) ?? [],
+    masked: (row.masked as Record<string, number> | undefined) ?? {},
+    resultColumns: (row.result_columns as string[] | undefined) ?? [],
+    rowsRecorded: Number(row.rows_recorded ?? 0),
   };
 }

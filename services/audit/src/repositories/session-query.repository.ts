@@ -29,6 +29,17 @@ export class SessionQueryRepository {
     return this.db.getRepository(SessionEntity).findOneBy({ id });
   }
 
+  /** The recorded (masked) result rows of a session's statements, by statement id, in chunk order. */
+  async resultRowsOf(sessionId: string): Promise<Map<string, (string | null)[][]>> {
+    const chunks: { statement_id: string; rows: (string | null)[][] }[] = await this.db.query(
+      `SELECT statement_id, rows FROM audit.statement_results WHERE session_id = $1 ORDER BY statement_id, chunk`,
+      [sessionId],
+    );
+    const rows = new Map<string, (string | null)[][]>();
+    for (const chunk of chunks) rows.set(chunk.statement_id, [...(rows.get(chunk.statement_id) ?? []), ...chunk.rows]);
+    return rows;
+  }
+
   statementsOf(sessionId: string): Promise<StatementEntity[]> {
     return this.db.getRepository(StatementEntity).find({ where: { sessionId }, order: { sequence: 'ASC' } });
   }

@@ -23,7 +23,7 @@ export function toProtoSession(row: SessionRecord): auditV1.Session {
   };
 }
 
-export function toProtoStatement(row: StatementRecord, review?: ApprovalReview): auditV1.Statement {
+export function toProtoStatement(row: StatementRecord, review?: ApprovalReview, resultRows: readonly (readonly (string | null)[])[] = []): auditV1.Statement {
   return {
     sequence: row.sequence,
     statementId: row.statementId,
@@ -52,5 +52,15 @@ export function toProtoStatement(row: StatementRecord, review?: ApprovalReview):
     error: row.errorMessage,
     executed: row.executed,
     completedAt: row.completedAt ? timestampOf(row.completedAt) : undefined,
+    resultColumns: [...row.resultColumns],
+    resultRows: resultRows.map((values) => ({ values: values.map(nullableText) })),
+    rowsRecorded: row.rowsRecorded,
+    masked: { ...row.masked },
+    parameters: row.parameters.map(nullableText),
   };
+}
+
+/** SQL NULL as an unset text, as the gateway's events carry it. */
+function nullableText(value: string | null): auditV1.NullableText {
+  return value === null ? {} : { text: value };
 }

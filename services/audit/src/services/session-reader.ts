@@ -40,6 +40,10 @@ export class SessionReader {
     await this.access.admit(caller, session);
     const statements = await this.queries.statementsOf(id);
     const reviews = await this.reviews.byIds([...new Set(statements.map((s) => s.approvalRequestId).filter(Boolean))]);
-    return { session: toProtoSession(session), statements: statements.map((s) => toProtoStatement(s, reviews.get(s.approvalRequestId))) };
+    const results = statements.some((s) => s.rowsRecorded > 0) ? await this.queries.resultRowsOf(id) : new Map<string, (string | null)[][]>();
+    return {
+      session: toProtoSession(session),
+      statements: statements.map((s) => toProtoStatement(s, reviews.get(s.approvalRequestId), results.get(s.statementId))),
+    };
   }
 }

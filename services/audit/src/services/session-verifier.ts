@@ -42,17 +42,18 @@ export class SessionVerifier {
 
   async verify(sessionId: string): Promise<SessionVerdict> {
     if (!sessionId) throw AuditError.invalidArgument('id', 'is required: the session id `tracegate sessions list` shows');
-    const [copy, session, statements, heads] = await Promise.all([
+    const [copy, session, statements, heads, results] = await Promise.all([
       this.evidence.copiedEvents(sessionId),
       this.evidence.session(sessionId),
       this.evidence.statements(sessionId),
       this.evidence.checkpointHeads(sessionId),
+      this.evidence.resultChunks(sessionId),
     ]);
     const log = await this.evidence.logEvents(copy.map((e) => e.id));
     if (!session && copy.length === 0 && (log ?? []).length === 0) throw AuditError.sessionNotFound(sessionId);
     const key = this.config.checkpointKey;
     const checkpoints = heads.map((h) => ({ checkpointId: h.checkpointId, sequence: h.sequence, hash: h.hash, problems: checkpointProblems(h.checkpoint, key?.publicKey, key?.keyId) }));
-    const verdict = verifySessionEvidence({ sessionId, log, copy, session, statements, checkpoints });
+    const verdict = verifySessionEvidence({ sessionId, log, copy, session, statements, checkpoints, results });
     this.checked.inc({ verdict: verdict.intact ? 'intact' : 'tampered' });
     return verdict;
   }

@@ -272,4 +272,61 @@ describe('tracegate sessions against a running audit service', () => {
     assert.equal(expired.code, 1);
     assert.match(expired.stderr, /expired at \d{4}-\d\d-\d\dT/);
   });
+
+  it('shows and replays the masked parameters, masking hits and the first recorded result rows under each statement, with how many were recorded', async () => {
+    const masked = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T02:00:00Z'))
+      .started({ identityName: 'ci-agent', target: 'crm' })
+      .requested('m1', 'SELECT id, email FROM customers WHERE region = $1', {}, { protocol: 'extended', parameterCount: 1, parameters: ["<masked:o'hare>"] })
+      .result('m1', 0, [['1', '<email:7f3a>'], ['2', null], ['3', '<email:0d4e>']], ['id', 'email'])
+      .result('m1', 1, [['4', '<email:11aa>'], ['5', '<email:22bb>'], ['6', '<email:33cc>']])
+      .completed('m1', { commandTag: 'SELECT 240', rows: 240, masked: { email: 5 } })
+      .requested('m2', 'SELECT 1')
+      .completed('m2', { commandTag: 'SELECT 1', rows: 1 });
+    await proc.eventLog.append(masked.records());
+    await expectEventually(async () => {
+      const show = await tracegate(['sessions', 'show', masked.sessionId, '--json'], cli);
+      assert.equal((JSON.parse(show.stdout) as { statements: unknown[] }).statements.length, 2);
+    });
+
+    const show = await tracegate(['sessions', 'show', masked.sessionId], cli);
+    assert.equal(show.code, 0, show.stderr);
+    const blocks = show.stdout.trimEnd().split('\n\n');
+    assert.equal(blocks.length, 3, 'facts, the statements, and the one statement with details');
+    assert.deepEqual(blocks[2]!.split('\n'), [
+      '#1  SELECT id, email FROM customers WHERE region = $1',
+      "  parameters: $1 = '<masked:o''hare>'",
+      '  masked: email ×5',
+      '  id  email',
+      '  1   <email:7f3a>',
+      '  2   NULL',
+      '  3   <email:0d4e>',
+      '  4   <email:11aa>',
+      '  5   <email:22bb>',
+      '  (6 of 240 rows recorded; 1 more not shown here, --json has them)',
+    ]);
+
+    const replayed = await tracegate(['sessions', 'replay', masked.sessionId], cli);
+    assert.equal(replayed.code, 0, replayed.stderr);
+    const lines = replayed.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /#1 {2}allow \(read-only\) {2}SELECT 240 \(240 rows\)/);
+    assert.deepEqual(lines.slice(1, 4).map((l) => l.trim()), ["parameters: $1 = '<masked:o''hare>'", 'masked: email ×5', 'id  email']);
+    assert.equal(lines[9]!.trim(), '(6 of 240 rows recorded; 1 more not shown here, --json has them)');
+    assert.match(lines[10]!, /#2 {2}allow \(read-only\) {2}SELECT 1 \(1 row\)/);
+    assert.equal(lines.length, 11);
+
+    const json = await tracegate(['sessions', 'replay', masked.sessionId, '--json'], cli);
+    assert.equal(json.code, 0, json.stderr);
+    const [first, second] = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(
+      [first!.resultColumns, first!.rowsRecorded, first!.masked, first!.parameters, first!.resultRows],
+      [
+        ['id', 'email'],
+        6,
+        { email: 5 },
+        [{ text: "<masked:o'hare>" }],
+        [['1', '<email:7f3a>'], ['2', null], ['3', '<email:0d4e>'], ['4', '<email:11aa>'], ['5', '<email:22bb>'], ['6', '<email:33cc>']].map((row) => ({ values: row.map((text) => (text === null ? {} : { text })) })),
+      ],
+    );
+    assert.equal(second!.resultRows, undefined, 'a statement without recorded rows has none');
+  });
 });

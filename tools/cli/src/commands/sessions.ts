@@ -144,6 +144,11 @@ async function show(args: readonly string[], environment: Record<string, string 
   if (statements.length > 0) {
     process.stdout.write('\n');
     process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), oneLine(s.maskedText)])));
+    // Parameters, masking hits and the first recorded rows, under each statement that has any.
+    for (const s of statements) {
+      const details = detailLines(s, SHOW_ROWS);
+      if (details.length > 0) process.stdout.write(`\n#${s.sequence}  ${oneLine(s.maskedText)}\n${details.map((l) => `  ${l}`).join('\n')}\n`);
+    }
   }
   return 0;
 }
@@ -176,7 +181,8 @@ async function replay(args: readonly string[], environment: Record<string, strin
       } else {
         const at = millisOf(statement.at ?? undefined);
         first ??= at;
-        process.stdout.write(`${replayLine(statement, at !== undefined && first !== undefined ? at - first : undefined)}\n`);
+        const details = detailLines(statement, SHOW_ROWS);
+        process.stdout.write(`${replayLine(statement, at !== undefined && first !== undefined ? at - first : undefined)}\n${details.map((l) => `${' '.repeat(14)}${l}\n`).join('')}`);
       }
       progress.update(played);
     }
@@ -199,6 +205,37 @@ export function replayLine(s: auditV1.Statement, offsetMs: number | undefined): 
   const by = (s.approvedBy ?? []).length > 0 ? ` by ${s.approvedBy.join(', ')}` : s.approvalDecidedBy ? ` by ${s.approvalDecidedBy}` : '';
   const approval = s.approvalRequestId ? `, review ${s.approvalRequestId} ${s.approvalState || 'pending'}${by}` : '';
   return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${approval}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
+}
+
+/** How many recorded result rows `show` and `replay` print per statement; --json has them all. */
+export const SHOW_ROWS = 5;
+
+/**
+ * What a statement carried besides its text: its masked bind parameters, how often masking fired
+ * on its result, and the first `maxRows` recorded (masked) result rows with how many were recorded
+ * of how many the target returned. Empty when there is none of that.
+ */
+export function detailLines(s: auditV1.Statement, maxRows: number): string[] {
+  const lines: string[] = [];
+  const parameters = s.parameters ?? [];
+  if (parameters.length > 0) lines.push(`parameters: ${parameters.map((p, i) => `$${i + 1} = ${sqlValue(p.text)}`).join(', ')}`);
+  const masked = Object.entries(s.masked ?? {}).sort(([a], [b]) => a.localeCompare(b));
+  if (masked.length > 0) lines.push(`masked: ${masked.map(([name, count]) => `${name} ×${count}`).join(', ')}`);
+  const rows = s.resultRows ?? [];
+  if (s.rowsRecorded > 0 || rows.length > 0) {
+    const shown = rows.slice(0, maxRows).map((row) => row.values.map((v) => (v.text === undefined || v.text === null ? 'NULL' : oneLine(v.text))));
+    const width = Math.max(s.resultColumns.length, ...shown.map((r) => r.length));
+    const header = Array.from({ length: width }, (_, i) => s.resultColumns[i] ?? `column${i + 1}`);
+    lines.push(...table(header, shown.map((r) => Array.from({ length: width }, (_, i) => r[i] ?? ''))).trimEnd().split('\n'));
+    const more = s.rowsRecorded - shown.length;
+    lines.push(`(${s.rowsRecorded} of ${s.completed ? s.rowCount : '?'} rows recorded${more > 0 ? `; ${more} more not shown here, --json has them` : ''})`);
+  }
+  return lines;
+}
+
+/** A parameter as SQL would spell it: NULL, or the (masked) text quoted. */
+function sqlValue(text: string | null | undefined): string {
+  return text === undefined || text === null ? 'NULL' : `'${oneLine(text).replaceAll("'", "''")}'`;
 }
 
 function millisOf(t: { seconds: number; nanos: number } | undefined): number | undefined {

@@ -67,7 +67,7 @@ export interface Statement {
   statementId: string;
   /** simple, extended or function-call. */
   protocol: string;
-  /** How many bind parameters it carried (their values are not recorded yet). */
+  /** How many bind parameters it carried (their masked values are in `parameters`). */
   parameterCount: number;
   /** The decision's reason: what a denied caller reads. */
   reason: string;
@@ -100,6 +100,37 @@ export interface Statement {
   approvedBy: string[];
   approvalDecidedBy: string;
   approvalReason: string;
+  /** The result's column names, from the gateway's first dev.tracegate.session.statement_result.v1. */
+  resultColumns: string[];
+  /**
+   * The result rows the gateway recorded, already masked, in order: at most
+   * TRACEGATE_GATEWAY_RECORDED_ROWS per statement (row_count is how many the target returned).
+   */
+  resultRows: ResultRow[];
+  /** How many rows were recorded (result_rows holds them all; a reader shows "N of row_count"). */
+  rowsRecorded: number;
+  /** How often each masking rule or detector fired on the result, by name: never the values. */
+  masked: { [key: string]: number };
+  /**
+   * The bind parameter values after masking; empty when no masking profile applied (then only
+   * parameter_count is known).
+   */
+  parameters: NullableText[];
+}
+
+export interface Statement_MaskedEntry {
+  key: string;
+  value: number;
+}
+
+/** One recorded result row: its values in column order. */
+export interface ResultRow {
+  values: NullableText[];
+}
+
+export interface NullableText {
+  /** Unset for SQL NULL. */
+  text?: string | undefined;
 }
 
 export interface ListSessionsRequest {
@@ -536,6 +567,38 @@ export const Statement: MessageFns<Statement> = {
         : isSet(object.approval_reason)
         ? globalThis.String(object.approval_reason)
         : "",
+      resultColumns: globalThis.Array.isArray(object?.resultColumns)
+        ? object.resultColumns.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.result_columns)
+        ? object.result_columns.map((e: any) => globalThis.String(e))
+        : [],
+      resultRows: globalThis.Array.isArray(object?.resultRows)
+        ? object.resultRows.map((e: any) => ResultRow.fromJSON(e))
+        : globalThis.Array.isArray(object?.result_rows)
+        ? object.result_rows.map((e: any) => ResultRow.fromJSON(e))
+        : [],
+      rowsRecorded: isSet(object.rowsRecorded)
+        ? globalThis.Number(object.rowsRecorded)
+        : isSet(object.rows_recorded)
+        ? globalThis.Number(object.rows_recorded)
+        : 0,
+      masked: isObject(object.masked)
+        ? (globalThis.Object.entries(object.masked) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      parameters: globalThis.Array.isArray(object?.parameters)
+        ? object.parameters.map((e: any) => NullableText.fromJSON(e))
+        : [],
     };
   },
 
@@ -621,6 +684,77 @@ export const Statement: MessageFns<Statement> = {
     }
     if (message.approvalReason !== "") {
       obj.approvalReason = message.approvalReason;
+    }
+    if (message.resultColumns?.length) {
+      obj.resultColumns = message.resultColumns;
+    }
+    if (message.resultRows?.length) {
+      obj.resultRows = message.resultRows.map((e) => ResultRow.toJSON(e));
+    }
+    if (message.rowsRecorded !== 0) {
+      obj.rowsRecorded = Math.round(message.rowsRecorded);
+    }
+    if (message.masked) {
+      const entries = globalThis.Object.entries(message.masked) as [string, number][];
+      if (entries.length > 0) {
+        obj.masked = {};
+        entries.forEach(([k, v]) => {
+          obj.masked[k] = Math.round(v);
+        });
+      }
+    }
+    if (message.parameters?.length) {
+      obj.parameters = message.parameters.map((e) => NullableText.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const Statement_MaskedEntry: MessageFns<Statement_MaskedEntry> = {
+  fromJSON(object: any): Statement_MaskedEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: Statement_MaskedEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = Math.round(message.value);
+    }
+    return obj;
+  },
+};
+
+export const ResultRow: MessageFns<ResultRow> = {
+  fromJSON(object: any): ResultRow {
+    return {
+      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => NullableText.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ResultRow): unknown {
+    const obj: any = {};
+    if (message.values?.length) {
+      obj.values = message.values.map((e) => NullableText.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const NullableText: MessageFns<NullableText> = {
+  fromJSON(object: any): NullableText {
+    return { text: isSet(object.text) ? globalThis.String(object.text) : undefined };
+  },
+
+  toJSON(message: NullableText): unknown {
+    const obj: any = {};
+    if (message.text !== undefined) {
+      obj.text = message.text;
     }
     return obj;
   },
@@ -1690,6 +1824,10 @@ function fromJsonTimestamp(o: any): Timestamp {
   } else {
     return Timestamp.fromJSON(o);
   }
+}
+
+function isObject(value: any): boolean {
+  return typeof value === "object" && value !== null;
 }
 
 function isSet(value: any): boolean {
