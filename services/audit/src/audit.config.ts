@@ -14,6 +14,12 @@ export const AUDIT_CONFIG_SCHEMA = {
    * derived from the internal token (the built-in profile redacts free text; it hashes nothing).
    */
   maskingHashKey: optional(env.string('TRACEGATE_MASKING_HASH_KEY', { pattern: /^[A-Za-z0-9+/_-]{43,}={0,2}$/, describe: 'base64 of at least 32 random bytes (`openssl rand -base64 32`)', secret: true })),
+  /** Where exports ask for approval; default 127.0.0.1:<TRACEGATE_APPROVALS_GRPC_PORT or 7105>. */
+  approvalsAddress: optionalAddress('TRACEGATE_APPROVALS_ADDRESS'),
+  /** The reviewer group whose members approve audit exports (a human outside the requester). */
+  exportReviewers: env.string('TRACEGATE_AUDIT_EXPORT_REVIEWERS', { fallback: 'auditors', pattern: /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62}$/, describe: 'a reviewer group name, e.g. auditors' }),
+  /** How long an export waits for its approval before the request expires. */
+  exportApprovalTimeoutSeconds: env.int('TRACEGATE_AUDIT_EXPORT_TIMEOUT_SECONDS', { fallback: 3600, min: 10, max: 86_400 }),
 } satisfies Record<string, ConfigField<unknown>>;
 
 function optional<T>(field: ConfigField<T>): ConfigField<T | undefined> {

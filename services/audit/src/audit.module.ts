@@ -19,6 +19,8 @@ import { ApprovalReviewRepository } from './repositories/approval-review.reposit
 import { ProjectionRebuilder } from './services/projection-rebuilder.js';
 import { ProjectionRebuildRepository } from './repositories/projection-rebuild.repository.js';
 import { TRACE_CONTROLLERS, TRACE_PROVIDERS } from './traces/traces.providers.js';
+import { ExportApprovals } from './exports/clients/export-approvals.js';
+import { EXPORT_APPROVALS, SessionExporter } from './exports/services/session-exporter.js';
 
 /**
  * Starts the projection once the module is up, and at shutdown stops it before closing the
@@ -30,6 +32,7 @@ class AuditLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     private readonly projector: SessionProjector,
     private readonly signer: CheckpointSigner,
     private readonly verifier: SessionVerifier,
+    @Inject(EXPORT_APPROVALS) private readonly approvals: ExportApprovals,
     @Inject(AUDIT_DATA_SOURCE) private readonly db: DataSource,
   ) {}
 
@@ -44,6 +47,7 @@ class AuditLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
     // After the projection stopped: the last batches it applied are signed before the log closes.
     await this.signer.stop();
     await this.verifier.stop();
+    this.approvals.close();
     await this.db.destroy();
   }
 }
@@ -76,6 +80,11 @@ export class AuditModule {
         ProjectionRebuilder,
         SessionAccess,
         ApprovalReviewRepository,
+        {
+          provide: EXPORT_APPROVALS,
+          useFactory: () => new ExportApprovals(config.approvalsAddress ?? `127.0.0.1:${context.env.TRACEGATE_APPROVALS_GRPC_PORT ?? 7105}`, config.internalToken, context.logger),
+        },
+        SessionExporter,
         ...TRACE_PROVIDERS,
       ],
     };

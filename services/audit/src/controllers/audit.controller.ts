@@ -2,6 +2,7 @@ import { Controller, UseFilters } from '@nestjs/common';
 import type { Metadata } from '@grpc/grpc-js';
 import { Observable } from 'rxjs';
 import { auditV1 } from '@tracegate/contracts';
+import { SessionExporter } from '../exports/services/session-exporter.js';
 import { ProjectionRebuilder } from '../services/projection-rebuilder.js';
 import { SessionAccess } from '../services/session-access.js';
 import { SessionReader } from '../services/session-reader.js';
@@ -11,7 +12,8 @@ import { AuditErrorFilter } from './audit-error.filter.js';
 
 /**
  * Reads (ListSessions, GetSession, ReplaySession) take the internal token or an identity's API
- * key under a reader grant; VerifySession and RebuildProjection take the internal token only.
+ * key under a reader grant; VerifySession and RebuildProjection take the internal token only;
+ * Export takes an identity's API key and a reviewer's approval.
  */
 @Controller()
 @UseFilters(AuditErrorFilter)
@@ -23,6 +25,7 @@ export class AuditController implements auditV1.AuditServiceController {
     private readonly verifier: SessionVerifier,
     private readonly rebuilder: ProjectionRebuilder,
     private readonly access: SessionAccess,
+    private readonly exporter: SessionExporter,
   ) {}
 
   async listSessions(request: auditV1.ListSessionsRequest, metadata?: Metadata): Promise<auditV1.ListSessionsResponse> {
@@ -45,6 +48,14 @@ export class AuditController implements auditV1.AuditServiceController {
     return streamOf((signal) => {
       this.access.requireInternal(metadata, 'RebuildProjection');
       return this.rebuilder.run(signal);
+    });
+  }
+
+  export(request: auditV1.ExportRequest, metadata?: Metadata): Observable<auditV1.ExportResponse> {
+    const exporter = this.exporter;
+    const access = this.access;
+    return streamOf(async function* (signal) {
+      yield* exporter.export(request, await access.reader(metadata), signal);
     });
   }
 

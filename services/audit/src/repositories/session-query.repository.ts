@@ -25,6 +25,18 @@ export class SessionQueryRepository {
     return query.orderBy('s.started_at', 'DESC').addOrderBy('s.id', 'DESC').limit(filter.limit).getMany();
   }
 
+  /** How many sessions started in [since, until). */
+  countStartedBetween(since: Date, until: Date): Promise<number> {
+    return this.db.getRepository(SessionEntity).createQueryBuilder('s').where('s.started_at >= :since AND s.started_at < :until', { since, until }).getCount();
+  }
+
+  /** Sessions started in [since, until) in start order (ties by id), after the (start, id) cursor: an export's pages. */
+  startedBetween(since: Date, until: Date, after: { startedAt: Date; id: string } | undefined, limit: number): Promise<SessionEntity[]> {
+    const query = this.db.getRepository(SessionEntity).createQueryBuilder('s').where('s.started_at >= :since AND s.started_at < :until', { since, until });
+    if (after) query.andWhere('(s.started_at, s.id) > (:afterAt, :afterId)', { afterAt: after.startedAt, afterId: after.id });
+    return query.orderBy('s.started_at', 'ASC').addOrderBy('s.id', 'ASC').limit(limit).getMany();
+  }
+
   findSession(id: string): Promise<SessionEntity | null> {
     return this.db.getRepository(SessionEntity).findOneBy({ id });
   }

@@ -118,13 +118,39 @@ export class ReaderGrants {
       this.events.write(manager, readerEvent('refused', reader.name, { reader: reader.name, readerId: reader.id, kind: read.kind, id: read.id, reason }, now)),
     );
   }
+
+  /** An approved export, recorded before any session is sent (dev.tracegate.auditaccess.exported.v1). */
+  async recordExport(reader: { readonly id: string; readonly name: string }, exported: ExportRecord, approvedBy: readonly string[], now = new Date()): Promise<void> {
+    await this.grants.transaction((manager) =>
+      this.events.write(manager, readerEvent('exported', reader.name, { reader: reader.name, readerId: reader.id, kind: 'export', id: exported.approvalRequestId, ...exportData(exported), approvedBy: [...approvedBy] }, now)),
+    );
+  }
+
+  /** An export that was not approved (dev.tracegate.auditaccess.refused.v1, kind export), with the sentence the exporter got. */
+  async recordExportRefusal(reader: { readonly id: string; readonly name: string }, exported: ExportRecord, reason: string, now = new Date()): Promise<void> {
+    await this.grants.transaction((manager) =>
+      this.events.write(manager, readerEvent('refused', reader.name, { reader: reader.name, readerId: reader.id, kind: 'export', id: exported.approvalRequestId, ...exportData(exported), reason }, now)),
+    );
+  }
+}
+
+/** What an export's access event records (dev.tracegate.auditaccess.exported.v1, or .refused.v1 with kind export). */
+export interface ExportRecord {
+  readonly approvalRequestId: string;
+  readonly since: Date;
+  readonly until: Date;
+  readonly sessions: number;
+}
+
+function exportData(exported: ExportRecord): Record<string, unknown> {
+  return { since: exported.since.toISOString(), until: exported.until.toISOString(), sessions: exported.sessions };
 }
 
 function targetList(scope: ReadScope): string[] {
   return scope.target === undefined ? [] : typeof scope.target === 'string' ? [scope.target] : [...scope.target];
 }
 
-function readerEvent(event: 'granted' | 'revoked' | 'read' | 'refused', reader: string, data: Record<string, unknown>, time: Date) {
+function readerEvent(event: 'granted' | 'revoked' | 'read' | 'refused' | 'exported', reader: string, data: Record<string, unknown>, time: Date) {
   return { topic: TOPICS.audit.name, type: `dev.tracegate.auditaccess.${event}.v1`, subject: `readers/${reader}`, key: reader, data, time } as const;
 }
 

@@ -359,6 +359,44 @@ export interface RevokeReaderGrantResponse {
   grant: ReaderGrant | undefined;
 }
 
+export interface ExportRequest {
+  /** Sessions started at or after this instant. Required. */
+  since:
+    | Timestamp
+    | undefined;
+  /** Sessions started before this instant; unset means now (when the export was requested). */
+  until: Timestamp | undefined;
+}
+
+export interface ExportResponse {
+  /** The approval request the export waits for (every message carries it). */
+  approvalRequestId: string;
+  /** pending (the first message), then approved once the export streams. */
+  approvalState: string;
+  /** Who may approve it: the reviewer group, and when the request expires. */
+  reviewerGroup: string;
+  approvalExpiresAt:
+    | Timestamp
+    | undefined;
+  /** Once approved: how many sessions the export holds. */
+  sessionsTotal: number;
+  /** One exported session with its statements in order (as GetSession answers it). */
+  session:
+    | ExportedSession
+    | undefined;
+  /** Sessions sent so far, this one included. */
+  sessionsExported: number;
+  /** The last message: everything was sent. */
+  done: boolean;
+  /** Who approved it, in order (set from the approval on). */
+  approvedBy: string[];
+}
+
+export interface ExportedSession {
+  session: Session | undefined;
+  statements: Statement[];
+}
+
 export const TRACEGATE_AUDIT_V1_PACKAGE_NAME = "tracegate.audit.v1";
 
 export const Session: MessageFns<Session> = {
@@ -1519,6 +1557,124 @@ export const RevokeReaderGrantResponse: MessageFns<RevokeReaderGrantResponse> = 
   },
 };
 
+export const ExportRequest: MessageFns<ExportRequest> = {
+  fromJSON(object: any): ExportRequest {
+    return {
+      since: isSet(object.since) ? fromJsonTimestamp(object.since) : undefined,
+      until: isSet(object.until) ? fromJsonTimestamp(object.until) : undefined,
+    };
+  },
+
+  toJSON(message: ExportRequest): unknown {
+    const obj: any = {};
+    if (message.since !== undefined) {
+      obj.since = fromTimestamp(message.since).toISOString();
+    }
+    if (message.until !== undefined) {
+      obj.until = fromTimestamp(message.until).toISOString();
+    }
+    return obj;
+  },
+};
+
+export const ExportResponse: MessageFns<ExportResponse> = {
+  fromJSON(object: any): ExportResponse {
+    return {
+      approvalRequestId: isSet(object.approvalRequestId)
+        ? globalThis.String(object.approvalRequestId)
+        : isSet(object.approval_request_id)
+        ? globalThis.String(object.approval_request_id)
+        : "",
+      approvalState: isSet(object.approvalState)
+        ? globalThis.String(object.approvalState)
+        : isSet(object.approval_state)
+        ? globalThis.String(object.approval_state)
+        : "",
+      reviewerGroup: isSet(object.reviewerGroup)
+        ? globalThis.String(object.reviewerGroup)
+        : isSet(object.reviewer_group)
+        ? globalThis.String(object.reviewer_group)
+        : "",
+      approvalExpiresAt: isSet(object.approvalExpiresAt)
+        ? fromJsonTimestamp(object.approvalExpiresAt)
+        : isSet(object.approval_expires_at)
+        ? fromJsonTimestamp(object.approval_expires_at)
+        : undefined,
+      sessionsTotal: isSet(object.sessionsTotal)
+        ? globalThis.Number(object.sessionsTotal)
+        : isSet(object.sessions_total)
+        ? globalThis.Number(object.sessions_total)
+        : 0,
+      session: isSet(object.session) ? ExportedSession.fromJSON(object.session) : undefined,
+      sessionsExported: isSet(object.sessionsExported)
+        ? globalThis.Number(object.sessionsExported)
+        : isSet(object.sessions_exported)
+        ? globalThis.Number(object.sessions_exported)
+        : 0,
+      done: isSet(object.done) ? globalThis.Boolean(object.done) : false,
+      approvedBy: globalThis.Array.isArray(object?.approvedBy)
+        ? object.approvedBy.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.approved_by)
+        ? object.approved_by.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExportResponse): unknown {
+    const obj: any = {};
+    if (message.approvalRequestId !== "") {
+      obj.approvalRequestId = message.approvalRequestId;
+    }
+    if (message.approvalState !== "") {
+      obj.approvalState = message.approvalState;
+    }
+    if (message.reviewerGroup !== "") {
+      obj.reviewerGroup = message.reviewerGroup;
+    }
+    if (message.approvalExpiresAt !== undefined) {
+      obj.approvalExpiresAt = fromTimestamp(message.approvalExpiresAt).toISOString();
+    }
+    if (message.sessionsTotal !== 0) {
+      obj.sessionsTotal = Math.round(message.sessionsTotal);
+    }
+    if (message.session !== undefined) {
+      obj.session = ExportedSession.toJSON(message.session);
+    }
+    if (message.sessionsExported !== 0) {
+      obj.sessionsExported = Math.round(message.sessionsExported);
+    }
+    if (message.done !== false) {
+      obj.done = message.done;
+    }
+    if (message.approvedBy?.length) {
+      obj.approvedBy = message.approvedBy;
+    }
+    return obj;
+  },
+};
+
+export const ExportedSession: MessageFns<ExportedSession> = {
+  fromJSON(object: any): ExportedSession {
+    return {
+      session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
+      statements: globalThis.Array.isArray(object?.statements)
+        ? object.statements.map((e: any) => Statement.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ExportedSession): unknown {
+    const obj: any = {};
+    if (message.session !== undefined) {
+      obj.session = Session.toJSON(message.session);
+    }
+    if (message.statements?.length) {
+      obj.statements = message.statements.map((e) => Statement.toJSON(e));
+    }
+    return obj;
+  },
+};
+
 /**
  * AuditService reads the projection of the event log: sessions and their statements, in order.
  * Every call needs the internal token (gRPC metadata `x-tracegate-internal-token`); reader grants
@@ -1555,6 +1711,20 @@ export interface AuditServiceClient {
    */
 
   rebuildProjection(request: RebuildProjectionRequest, metadata?: Metadata): Observable<RebuildProjectionResponse>;
+
+  /**
+   * Exports the sessions started in [since, until) with their statements as the projection has
+   * them (masked), once a reviewer approves. API key only (`x-tracegate-api-key`): the export is
+   * requested in the caller's name from the approvals service (rule `audit-export`, reviewers
+   * TRACEGATE_AUDIT_EXPORT_REVIEWERS), and the caller cannot approve it. The first message names
+   * the approval request (approval_state pending); once approved, a message with
+   * sessions_total, then one per session, then one with done = true. PERMISSION_DENIED with the
+   * reason when the request is denied, expires or is withdrawn. Every export (and refusal) is
+   * recorded on tracegate.audit.v1 before any session is sent. A caller that goes away withdraws
+   * the request.
+   */
+
+  export(request: ExportRequest, metadata?: Metadata): Observable<ExportResponse>;
 }
 
 /**
@@ -1602,11 +1772,32 @@ export interface AuditServiceController {
    */
 
   rebuildProjection(request: RebuildProjectionRequest, metadata?: Metadata): Observable<RebuildProjectionResponse>;
+
+  /**
+   * Exports the sessions started in [since, until) with their statements as the projection has
+   * them (masked), once a reviewer approves. API key only (`x-tracegate-api-key`): the export is
+   * requested in the caller's name from the approvals service (rule `audit-export`, reviewers
+   * TRACEGATE_AUDIT_EXPORT_REVIEWERS), and the caller cannot approve it. The first message names
+   * the approval request (approval_state pending); once approved, a message with
+   * sessions_total, then one per session, then one with done = true. PERMISSION_DENIED with the
+   * reason when the request is denied, expires or is withdrawn. Every export (and refusal) is
+   * recorded on tracegate.audit.v1 before any session is sent. A caller that goes away withdraws
+   * the request.
+   */
+
+  export(request: ExportRequest, metadata?: Metadata): Observable<ExportResponse>;
 }
 
 export function AuditServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["listSessions", "getSession", "replaySession", "verifySession", "rebuildProjection"];
+    const grpcMethods: string[] = [
+      "listSessions",
+      "getSession",
+      "replaySession",
+      "verifySession",
+      "rebuildProjection",
+      "export",
+    ];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("AuditService", method)(constructor.prototype[method], method, descriptor);
