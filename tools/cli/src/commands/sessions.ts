@@ -280,10 +280,10 @@ function oneLine(text: string): string {
 }
 
 // The gRPC loader gives unset message fields as null; ts-proto's JSON methods expect undefined.
-function sessionForJson(s: auditV1.Session): auditV1.Session {
+export function sessionForJson(s: auditV1.Session): auditV1.Session {
   return { ...s, startedAt: s.startedAt ?? undefined, endedAt: s.endedAt ?? undefined };
 }
 
-function statementForJson(s: auditV1.Statement): auditV1.Statement {
+export function statementForJson(s: auditV1.Statement): auditV1.Statement {
   return { ...s, at: s.at ?? undefined, completedAt: s.completedAt ?? undefined };
 }
