@@ -169,4 +169,22 @@ describe('session projection: reading events', () => {
       commandTag: '',
     });
   });
+
+  it('given a requested statement, when result chunks and its completion arrive, then it has the masked parameters, the columns, the recorded row count and the masking hits; malformed values read as NULL or are left out', () => {
+    const script = new GatewaySessionScript('s9')
+      .started()
+      .requested('q1', 'SELECT id, email FROM customers WHERE region = $1', {}, { protocol: 'extended', parameterCount: 2, parameters: ['<masked:region>', null] })
+      .result('q1', 0, [['1', '<email:7f3a>'], ['2', null]], ['id', 'email'])
+      .result('q1', 1, [['3', '<email:0d4e>']])
+      .other('statement_result', { statementId: 'q1', chunk: 2, rows: [{ values: [{ text: 4 }, 'x'] }, 'not a row'] })
+      .completed('q1', { commandTag: 'SELECT 250', rows: 250, masked: { email: 3, 'pii-columns': 1 } });
+    const [statement] = given(script).statementsOf('s9');
+    assert.deepEqual(statement!.parameters, ['<masked:region>', null]);
+    assert.deepEqual(statement!.resultColumns, ['id', 'email'], 'later chunks carry no columns and keep the first chunk\'s');
+    assert.equal(statement!.rowsRecorded, 5);
+    assert.deepEqual(statement!.masked, { email: 3, 'pii-columns': 1 });
+    assert.equal(statement!.rows, 250);
+    const malformed = decoded(script.events[5]!);
+    assert.deepEqual(malformed.kind === 'statement_result' && [malformed.chunk, malformed.rows], [2, [[null, null], []]]);
+  });
 });
