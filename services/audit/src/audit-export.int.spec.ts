@@ -205,6 +205,34 @@ describe('audit export: sessions exported only once a reviewer approves, with re
     assert.deepEqual([refused.type, refused.data.id, refused.data.reason], ['dev.tracegate.auditaccess.refused.v1', pending.approvalRequestId, error!.details]);
   });
 
+  it('pages through a large window in start order (ties by id), every session once', async () => {
+    // 230 sessions, three at each instant: more than two pages of the export's reads.
+    const many = Array.from({ length: 230 }, (_, i) => new GatewaySessionScript(randomUUID(), Date.parse('2026-10-01T00:00:00Z') + Math.floor(i / 3) * 1000).started().ended());
+    await proc!.eventLog.append(many.flatMap((script) => script.records()));
+    const internal = audit({ [INTERNAL_TOKEN_METADATA]: TOKEN });
+    await expectEventually(async () => assert.equal((await internal.listSessions({ target: '', identityId: '', identityName: '', limit: 1000 })).sessions.length, 233));
+    const { messages, ended } = exportAs('dana', { since: timestampOf(new Date('2026-10-01T00:00:00Z')), until: timestampOf(new Date('2026-10-02T00:00:00Z')) });
+    const pending = await pendingRequest(messages);
+    await reviewer('bob').decide({ id: pending.approvalRequestId, reviewerId: '', verdict: approvalsV1.Verdict.VERDICT_APPROVE, reason: '' });
+    assert.equal(await ended, undefined);
+    const expected = many.map((script) => ({ id: script.sessionId, at: Date.parse(script.events[0]!.time) })).sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    assert.deepEqual(messages.filter((m) => m.session).map((m) => m.session!.session!.id), expected.map((e) => e.id));
+    assert.equal(messages.at(-1)!.sessionsExported, 230);
+  });
+
+  it('withdraws the approval request when the exporter stops waiting', async () => {
+    const stream = audit({ [API_KEY]: keys.dana!.apiKey }).stream<auditV1.ExportResponse>('export', window);
+    const { messages, ended } = collect(stream);
+    const pending = await pendingRequest(messages);
+    stream.cancel();
+    assert.equal((await ended)?.code, GrpcStatus.CANCELLED);
+    await expectEventually(async () => {
+      const { request } = await reviewer('bob').get({ id: pending.approvalRequestId });
+      assert.equal(request!.state, approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN);
+      assert.equal(request!.reason, 'the requester stopped waiting for the export');
+    });
+  });
+
   it('takes only an identity\'s API key and a window that makes sense, saying what is wrong', async () => {
     const internal = collect(audit({ [INTERNAL_TOKEN_METADATA]: TOKEN }).stream<auditV1.ExportResponse>('export', window));
     const denied = await internal.ended;
