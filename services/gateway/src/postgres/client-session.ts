@@ -93,6 +93,8 @@ interface StatementChange {
   readonly batch: number;
   readonly settled: Promise<void>;
   settle(): void;
+  /** A Parse the gateway sent on its own: its ParseComplete is not relayed. */
+  readonly ownParse: boolean;
 }
 
 interface PendingCompletion {
@@ -516,10 +518,10 @@ export class ClientSession {
     this.batch += 1;
   }
 
-  private expectStatementChange(kind: StatementChange['kind'], name: string, entry: PreparedStatement | undefined): void {
+  private expectStatementChange(kind: StatementChange['kind'], name: string, entry: PreparedStatement | undefined, ownParse = false): void {
     let settle: () => void = () => undefined;
     const settled = new Promise<void>((resolve) => (settle = resolve));
-    this.statementChanges.push({ kind, name, entry, batch: this.batch, settled, settle });
+    this.statementChanges.push({ kind, name, entry, batch: this.batch, settled, settle, ownParse });
   }
 
   /**
@@ -776,11 +778,14 @@ export class ClientSession {
     else if (entry?.decision && !entry.deniedStatementId && !found.parsedInThisBatch) entry = await this.decideAtBind(entry, message.parameters.length);
     this.portals.set(message.portal, { entry, parameterCount: message.parameters.length, resultFormats: message.resultFormats, parameters: message.parameters, parameterFormats: message.parameterFormats });
     if (entry?.refusedAtBind && entry.deniedStatementId) {
-      // Nothing of the refusal is on the target: bind to a name that cannot exist there, so the
-      // target fails the Bind (26000) where it stands, and the batch with it. The name says why;
-      // its random part (within PostgreSQL's 63 significant bytes) keeps a client from preparing it.
-      const refusal = `tracegate ${randomUUID()} refused: ${entry.decision?.reason ?? ''}`.replaceAll('\0', '');
-      this.sendUpstream({ ...message, statement: refusal, parameterFormats: [], parameters: [], resultFormats: [] });
+      // Nothing of the refusal is on the target yet: the denial statement is parsed as the
+      // unnamed statement just ahead of this Bind (its ParseComplete kept from the client, who
+      // did not send that Parse), and the portal bound to it, so executing it raises 42501 with
+      // the policy's reason where the statement stood, and the batch fails as after any error.
+      // The client's own named statement on the target is untouched.
+      this.expectStatementChange('statement', '', { context: entry.context, decision: entry.decision, deniedStatementId: entry.deniedStatementId }, true);
+      this.sendUpstream({ type: 'parse', statement: '', text: denialStatement(SQLSTATE_INSUFFICIENT_PRIVILEGE, entry.decision?.reason ?? 'refused by policy'), parameterTypes: [] });
+      this.sendUpstream({ ...message, statement: '', parameterFormats: [], parameters: [], resultFormats: [] });
     } else if (entry?.deniedStatementId) {
       // The denial statement takes no parameters; executing it raises the policy's error.
       this.sendUpstream({ ...message, parameterFormats: [], parameters: [], resultFormats: [] });
@@ -913,6 +918,9 @@ export class ClientSession {
       case BackendType.ErrorResponse:
       case BackendType.NoticeResponse:
         return (this.pending[0]?.masking ?? this.lastMasking) !== undefined;
+      case BackendType.ParseComplete:
+        // The reply to a Parse of the gateway's own is not relayed.
+        return this.statementChanges[0]?.ownParse === true;
       case BackendType.RowDescription:
       case BackendType.NoData:
       case BackendType.CommandComplete:
@@ -1052,7 +1060,7 @@ export class ClientSession {
           else this.prepared.delete(change.name);
         }
         change.settle();
-        return undefined;
+        return change.ownParse ? EMPTY : undefined;
       }
       case BackendType.ReadyForQuery: {
         const status = frame.body[0];

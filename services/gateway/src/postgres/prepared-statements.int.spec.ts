@@ -112,9 +112,10 @@ describe('prepared statements: the gateway records what the target runs', () => 
   it('a refused one fails its Bind where it stands, and nothing of it runs', async () => {
     await run({ type: 'query', text: "PREPARE forbidden_one AS SELECT 'must-not-run'" });
     const refused = await run(bind('forbidden_one'), execute(), sync);
-    assert.equal(typesOf(refused.reply), 'E Z');
-    assert.equal(sqlstateOf(refused.reply[0]!), '26000');
-    assert.match(refused.reply[0]!.body.toString(), /refused: forbidden statements may not run/);
+    // The Bind takes (to the gateway's denial statement); executing it raises the policy's 42501.
+    assert.equal(typesOf(refused.reply), '2 E Z');
+    assert.equal(sqlstateOf(refused.reply[1]!), '42501');
+    assert.match(refused.reply[1]!.body.toString(), /forbidden statements may not run/);
     assert.deepEqual(refused.values, []);
     assert.equal(recorder.statements.at(-1)?.effect, 'deny');
     const works = await run({ type: 'query', text: 'SELECT 1' });
@@ -127,8 +128,9 @@ describe('prepared statements: the gateway records what the target runs', () => 
     assert.deepEqual((await run(bind('revocable'), execute(), sync)).values, ['revocable-text']);
     judge.revoked.add(text);
     const refused = await run(bind('revocable'), execute(), sync);
-    assert.equal(typesOf(refused.reply), 'E Z');
-    assert.match(refused.reply[0]!.body.toString(), /refused: this statement was revoked/);
+    assert.equal(typesOf(refused.reply), '2 E Z');
+    assert.equal(sqlstateOf(refused.reply[1]!), '42501');
+    assert.match(refused.reply[1]!.body.toString(), /this statement was revoked/);
     assert.deepEqual([recorder.statements.at(-1)?.text, recorder.statements.at(-1)?.effect], [text, 'deny']);
     judge.revoked.delete(text);
     assert.deepEqual((await run(bind('revocable'), execute(), sync)).values, ['revocable-text'], 'the statement on the target was never replaced');
