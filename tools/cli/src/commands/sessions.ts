@@ -10,7 +10,9 @@ export const SESSIONS_USAGE = `usage:
   tracegate sessions list [--target T] [--identity NAME] [--limit N] [--json]
       recorded sessions, newest first (at most 100 unless --limit says otherwise, up to 1000)
   tracegate sessions show <id> [--json]
-      a session's facts, then every statement in order: its decision, its text and how it ended
+      a session's facts, then every statement in order: its decision, its text and how it ended;
+      under a statement, its masked parameters, how often masking fired on its result, and the
+      first 5 recorded (masked) result rows with how many were recorded (--json has them all)
   tracegate sessions replay <id> [--real-time|--instant] [--json]
       plays the session's statements in order with their timing (--real-time keeps the recorded
       pauses, each at most 10 s; --instant, the default, does not); --json prints one JSON object

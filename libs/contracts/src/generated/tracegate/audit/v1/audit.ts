@@ -1677,8 +1677,9 @@ export const ExportedSession: MessageFns<ExportedSession> = {
 
 /**
  * AuditService reads the projection of the event log: sessions and their statements, in order.
- * Every call needs the internal token (gRPC metadata `x-tracegate-internal-token`); reader grants
- * scoped by target or identity, and audit-access events for every read, come later.
+ * Reads take the internal token (gRPC metadata `x-tracegate-internal-token`) or an identity's API
+ * key (`x-tracegate-api-key`) under a reader grant, each read recorded on tracegate.audit.v1;
+ * VerifySession and RebuildProjection take the internal token; Export an API key and an approval.
  */
 
 export interface AuditServiceClient {
@@ -1729,8 +1730,9 @@ export interface AuditServiceClient {
 
 /**
  * AuditService reads the projection of the event log: sessions and their statements, in order.
- * Every call needs the internal token (gRPC metadata `x-tracegate-internal-token`); reader grants
- * scoped by target or identity, and audit-access events for every read, come later.
+ * Reads take the internal token (gRPC metadata `x-tracegate-internal-token`) or an identity's API
+ * key (`x-tracegate-api-key`) under a reader grant, each read recorded on tracegate.audit.v1;
+ * VerifySession and RebuildProjection take the internal token; Export an API key and an approval.
  */
 
 export interface AuditServiceController {
