@@ -163,5 +163,18 @@ describe('reasoning traces and masking end to end', () => {
     assert.match(shown.stdout, /fix invoice 9/);
     assert.doesNotMatch(shown.stdout, /AKIAIOSFODNN7EXAMPLE/);
     assert.doesNotMatch(shown.stdout, /hunter2/);
+
+    // The same reader replays the agent's session: each statement with its trace beside it.
+    const session = await pollUntil(async () => {
+      for (const id of ids) {
+        const one = await runTracegate(['sessions', 'show', id, '--json'], environment);
+        if ((JSON.parse(one.stdout) as { statements: { traceId?: string }[] }).statements.some((st) => st.traceId === traceId)) return id;
+      }
+      return undefined;
+    }, { description: 'the session holding the traced statement' });
+    const replayed = await runTracegate(['sessions', 'replay', session], as('auditor'));
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.match(replayed.stdout, new RegExp(`trace ${traceId}: billing-bot \\(confidence 0\\.70\\) use .*fix invoice 9`));
+    assert.doesNotMatch(replayed.stdout, /AKIAIOSFODNN7EXAMPLE|hunter2/);
   });
 });

@@ -146,10 +146,15 @@ async function show(args: readonly string[], environment: Record<string, string 
   if (statements.length > 0) {
     process.stdout.write('\n');
     process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), oneLine(s.maskedText)])));
-    // Parameters, masking hits and the first recorded rows, under each statement that has any.
-    for (const s of statements) {
-      const details = detailLines(s, SHOW_ROWS);
-      if (details.length > 0) process.stdout.write(`\n#${s.sequence}  ${oneLine(s.maskedText)}\n${details.map((l) => `  ${l}`).join('\n')}\n`);
+    // Its reasoning trace, parameters, masking hits and the first recorded rows, under each statement that has any.
+    const traces = new TraceLookup(environment);
+    try {
+      for (const s of statements) {
+        const details = [...(s.traceId ? [await traces.line(s.traceId)] : []), ...detailLines(s, SHOW_ROWS)];
+        if (details.length > 0) process.stdout.write(`\n#${s.sequence}  ${oneLine(s.maskedText)}\n${details.map((l) => `  ${l}`).join('\n')}\n`);
+      }
+    } finally {
+      traces.close();
     }
   }
   return 0;
@@ -167,6 +172,7 @@ async function replay(args: readonly string[], environment: Record<string, strin
   const id = positionals[0]!;
   const connection = auditConnection(environment, true);
   const progress = new ProgressLine('statements', undefined);
+  const traces = new TraceLookup(environment);
   try {
     // Only a terminal shows progress; asking for the total is one more (recorded) read.
     if (progress.enabled) progress.setTotal((await connection.client.getSession({ id })).session?.statementCount);
@@ -183,7 +189,7 @@ async function replay(args: readonly string[], environment: Record<string, strin
       } else {
         const at = millisOf(statement.at ?? undefined);
         first ??= at;
-        const details = detailLines(statement, SHOW_ROWS);
+        const details = [...(statement.traceId ? [await traces.line(statement.traceId)] : []), ...detailLines(statement, SHOW_ROWS)];
         process.stdout.write(`${replayLine(statement, at !== undefined && first !== undefined ? at - first : undefined)}\n${details.map((l) => `${' '.repeat(14)}${l}\n`).join('')}`);
       }
       progress.update(played);
@@ -196,6 +202,48 @@ async function replay(args: readonly string[], environment: Record<string, strin
     throw auditFailure(connection, error);
   } finally {
     connection.client.close();
+    traces.close();
+  }
+}
+
+/**
+ * The reasoning trace beside a statement, in one line. Reading a trace needs a reader grant, so
+ * it is fetched as TRACEGATE_API_KEY's identity (each read is recorded by the audit service); an
+ * administrator's internal token cannot read traces, and then the line says how to see it.
+ */
+class TraceLookup {
+  private readonly lines = new Map<string, Promise<string>>();
+  private client: PromiseClient<auditV1.TraceServiceClient> | undefined;
+
+  constructor(private readonly environment: Record<string, string | undefined>) {}
+
+  line(traceId: string): Promise<string> {
+    let line = this.lines.get(traceId);
+    if (!line) {
+      line = this.read(traceId);
+      this.lines.set(traceId, line);
+    }
+    return line;
+  }
+
+  private async read(traceId: string): Promise<string> {
+    if (!this.environment.TRACEGATE_API_KEY?.trim()) return `trace ${traceId} (to see it, set TRACEGATE_API_KEY to a reader's key with a grant: tracegate grants create)`;
+    const address = this.environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${this.environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
+    this.client ??= grpcClient<auditV1.TraceServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.TraceService', address, { metadata: apiKeyMetadata(this.environment), deadlineMs: 15_000 });
+    try {
+      const { trace } = await this.client.getTrace({ id: traceId });
+      if (!trace) return `trace ${traceId}: (empty)`;
+      const who = [trace.agent?.name, trace.agent?.model].filter(Boolean).join(', ');
+      const steps = trace.steps.length > 0 ? `, ${trace.steps.length} step${trace.steps.length === 1 ? '' : 's'}` : '';
+      const prompt = oneLine(trace.prompt);
+      return `trace ${traceId}: ${who || 'agent'} (confidence ${trace.confidence.toFixed(2)}${steps}) ${prompt.length > 120 ? `${prompt.slice(0, 117)}...` : prompt}`;
+    } catch (error) {
+      return `trace ${traceId} (not readable: ${(error as { details?: string }).details || (error as Error).message})`;
+    }
+  }
+
+  close(): void {
+    this.client?.close();
   }
 }
 
