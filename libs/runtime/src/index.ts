@@ -10,3 +10,4 @@ export * from './grpc-client.js';
 export * from './self-signed-certificate.js';
 export * from './internal-token.js';
 export * from './assert-unreachable.js';
+export * from './approval-watch.js';

@@ -1,7 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { approvalsV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { grpcClient, INTERNAL_TOKEN_METADATA, type Logger, type PromiseClient } from '@tracegate/runtime';
+import { awaitApprovalDecision, grpcClient, INTERNAL_TOKEN_METADATA, type Logger, type PromiseClient } from '@tracegate/runtime';
 
 /** How an export's approval request ended. */
 export type ExportApproval =
@@ -28,9 +26,6 @@ const FINAL: Partial<Record<approvalsV1.ApprovalState, ExportApproval['state']>>
   [approvalsV1.ApprovalState.APPROVAL_STATE_EXPIRED]: 'expired',
   [approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN]: 'withdrawn',
 };
-
-/** Codes after which watching again can help: the approvals service is restarting or unreachable. */
-const TRANSIENT = new Set<number>([GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.INTERNAL, GrpcStatus.UNKNOWN, GrpcStatus.CANCELLED]);
 
 /** The rule every export's approval request names, so reviewers (and policy on the approvals side) can tell it apart. */
 export const EXPORT_RULE = 'audit-export';
@@ -77,56 +72,8 @@ export class ExportApprovals {
 
   /** Waits until the request is final; the signal (the exporter went away) withdraws it. */
   async outcome(id: string, requesterId: string, signal: AbortSignal): Promise<ExportApproval> {
-    const withdraw = () => {
-      this.approvals.withdraw({ id, requesterId, reason: 'the requester stopped waiting for the export' }).catch((error: unknown) =>
-        this.logger.warn({ approval: id, err: (error as Error).message }, 'an abandoned export request could not be withdrawn; it will expire'),
-      );
-    };
-    signal.addEventListener('abort', withdraw, { once: true });
-    try {
-      let pause = this.retryMs;
-      for (;;) {
-        try {
-          const outcome = await this.watchUntilFinal(id, signal);
-          if (outcome) return outcome;
-        } catch (error) {
-          if (signal.aborted) throw error;
-          const code = (error as ServiceError).code;
-          if (code !== undefined && !TRANSIENT.has(code)) throw error;
-          this.logger.info({ approval: id, err: (error as Error).message }, 'export approval watch lost; watching again');
-        }
-        if (signal.aborted) throw new Error('the requester stopped waiting for the export');
-        await sleep(pause, undefined, { signal }).catch(() => undefined);
-        pause = Math.min(pause * 2, 5000);
-      }
-    } finally {
-      signal.removeEventListener('abort', withdraw);
-    }
-  }
-
-  /** One Watch stream: the outcome once final, or undefined when the stream ended first. */
-  private watchUntilFinal(id: string, signal: AbortSignal): Promise<ExportApproval | undefined> {
-    return new Promise((resolve, reject) => {
-      const stream = this.approvals.stream<approvalsV1.WatchResponse>('watch', { id });
-      const abort = () => stream.cancel();
-      signal.addEventListener('abort', abort, { once: true });
-      let settled = false;
-      const settle = (fn: () => void) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', abort);
-        fn();
-      };
-      stream.on('data', (message: approvalsV1.WatchResponse) => {
-        const outcome = outcomeOf(message.request ?? undefined);
-        if (outcome) {
-          settle(() => resolve(outcome));
-          stream.cancel();
-        }
-      });
-      stream.on('error', (error) => settle(() => reject(error)));
-      stream.on('end', () => settle(() => resolve(undefined)));
-    });
+    const final = await awaitApprovalDecision(this.approvals, id, { requesterId, signal, withdrawReason: 'the requester stopped waiting for the export', logger: this.logger, retryMs: this.retryMs });
+    return outcomeOf(final);
   }
 
   close(): void {
@@ -134,9 +81,8 @@ export class ExportApprovals {
   }
 }
 
-function outcomeOf(request: approvalsV1.ApprovalRequest | undefined): ExportApproval | undefined {
-  const state = request ? FINAL[request.state] : undefined;
-  if (!request || !state) return undefined;
+function outcomeOf(request: approvalsV1.ApprovalRequest): ExportApproval {
+  const state = FINAL[request.state] ?? 'denied';
   if (state === 'approved') return { state, requestId: request.id, approvers: [...request.approvers] };
   return { state, requestId: request.id, reason: request.reason, decidedBy: request.decidedBy };
 }
