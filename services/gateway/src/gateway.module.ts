@@ -100,7 +100,13 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
 }
 
 function loadTls(config: GatewayConfig): tls.SecureContext | undefined {
-  if (!config.tlsCertFile && !config.tlsKeyFile) return undefined;
+  if (!config.tlsCertFile && !config.tlsKeyFile) {
+    if (config.allowPlaintext === 'true') return undefined;
+    // Otherwise the gateway would start and refuse every client (passwords are API keys, TLS is required).
+    throw new ConfigError('gateway', [
+      { env: 'TRACEGATE_GATEWAY_TLS_CERT_FILE', problem: 'is required (with TRACEGATE_GATEWAY_TLS_KEY_FILE): clients send API keys as passwords, so TLS is required; set TRACEGATE_GATEWAY_ALLOW_PLAINTEXT=true only for a trusted network' },
+    ]);
+  }
   if (!config.tlsCertFile || !config.tlsKeyFile) {
     const missing = config.tlsCertFile ? 'TRACEGATE_GATEWAY_TLS_KEY_FILE' : 'TRACEGATE_GATEWAY_TLS_CERT_FILE';
     throw new ConfigError('gateway', [{ env: missing, problem: 'must be set together with the other TLS file' }]);
