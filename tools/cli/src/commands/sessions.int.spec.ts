@@ -164,6 +164,8 @@ describe('tracegate sessions against a running audit service', () => {
     const reviewed = await tracegate(['sessions', 'replay', agent.sessionId], cli);
     assert.deepEqual(reviewed.stdout.trimEnd().split('\n').map((l) => l.trim().split(/\s{2,}/)), [
       ['+0.000s', '#1', 'allow (agent-writes-reviewed), review req-9 approved', 'UPDATE 1 (1 row)', 'UPDATE reports SET done = true', '[trace t-77]'],
+      // With the internal token, traces cannot be read: the line says how to see it.
+      ["trace t-77 (to see it, set TRACEGATE_API_KEY to a reader's key with a grant: tracegate grants create)"],
     ]);
     const json = await tracegate(['sessions', 'replay', alice.sessionId, '--json', '--real-time'], cli);
     assert.equal(json.code, 0, json.stderr);
