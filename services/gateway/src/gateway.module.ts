@@ -34,7 +34,8 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap(): Promise<void> {
     const { context, config } = this;
-    const host = context.env.TRACEGATE_BIND_HOST ?? '127.0.0.1';
+    // As the host config reads it: an empty value is unset (never all interfaces by accident).
+    const host = context.env.TRACEGATE_BIND_HOST?.trim() || '127.0.0.1';
     const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
     this.broker = new BrokerClient(config.brokerAddress ?? local(context.env.TRACEGATE_BROKER_GRPC_PORT, 7104), config.internalToken);
     this.policy = new PolicyClient(config.policyAddress ?? local(context.env.TRACEGATE_POLICY_GRPC_PORT, 7102), config.internalToken);
