@@ -1,4 +1,4 @@
-import type { LineageAnalysis } from '@tracegate/masking-engine';
+import type { LineageAnalysis, MaskingHits, MaskingRefusal, ResultColumn, ResultMaskPlan } from '@tracegate/masking-engine';
 import type { TargetEndpoint } from './upstream-login.js';
 
 /** Who a client proved to be, with its API key (later: an OIDC or grant token). */
@@ -165,28 +165,8 @@ export interface SessionRecorder {
   sessionEnded(sessionId: string, reason: string): Promise<void>;
 }
 
-/** A column of a result, as a RowDescription describes it. */
-export interface ResultColumn {
-  readonly name: string;
-  /** The source table's OID and the column's attribute number, or 0 when it is an expression. */
-  readonly tableOid: number;
-  readonly columnId: number;
-  readonly typeOid: number;
-  /** 0 text, 1 binary. */
-  readonly format: 0 | 1;
-}
-
-/** How often each masking rule or detector fired, by name: counts, never values. */
-export type MaskingHits = Readonly<Record<string, number>>;
-
-/** How one result is masked: built once per RowDescription, applied to every row. */
-export interface ResultMaskPlan {
-  /** False when nothing in this result can ever be masked: rows then pass untouched. */
-  readonly active: boolean;
-  /** Takes and returns a whole DataRow message; the same buffer when nothing changed. */
-  maskDataRow(message: Buffer): Buffer;
-  hits(): MaskingHits;
-}
+// What a result looks like to masking, and how it is masked: the masking engine's own types.
+export type { MaskingHits, MaskingRefusal, ResultColumn, ResultMaskPlan };
 
 /**
  * Which source columns a query's output columns come from (the engine's analysis), when the
@@ -199,7 +179,7 @@ export interface MaskingProfile {
   readonly name: string;
   readonly version: string;
   /** A plan for a result, or a sentence saying why it cannot be masked safely (then it is refused). */
-  planResult(columns: readonly ResultColumn[], lineage: string | StatementLineage): ResultMaskPlan | { readonly refused: string };
+  planResult(columns: readonly ResultColumn[], lineage: string | StatementLineage): ResultMaskPlan | MaskingRefusal;
   redactText(text: string): { readonly text: string; readonly hits: MaskingHits };
   createStreamRedactor(): { push(chunk: Buffer): Buffer; end(): Buffer; hits(): MaskingHits };
 }
