@@ -57,6 +57,16 @@ function shown(raw: string, secret = false): string {
 }
 
 export const env = {
+  /** A setting that may be left out: undefined when unset, otherwise the field's own checks. */
+  optional<T>(field: ConfigField<T>): ConfigField<T | undefined> {
+    return { env: field.env, parse: (raw) => (raw === undefined ? undefined : field.parse(raw)) };
+  },
+
+  /** Where another service listens, `host:port`; undefined when unset (the caller's local default). */
+  address(name: string): ConfigField<string | undefined> {
+    return env.optional(env.string(name, { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' }));
+  },
+
   port(name: string, fallback: number): ConfigField<number> {
     return {
       env: name,

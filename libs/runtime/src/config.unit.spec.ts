@@ -66,6 +66,27 @@ it('never echoes a value marked secret', () => {
   );
 });
 
+describe('optional settings and service addresses', () => {
+  const schema = { policy: env.address('TRACEGATE_POLICY_ADDRESS'), key: env.optional(env.string('SOME_KEY', { pattern: /^k-\w+$/, secret: true })) };
+
+  it('leaves an unset (or empty) one undefined and checks a given one as its field does', () => {
+    assert.deepEqual(loadConfig('test', schema, {}), { policy: undefined, key: undefined });
+    assert.deepEqual(loadConfig('test', schema, { TRACEGATE_POLICY_ADDRESS: ' ', SOME_KEY: '' }), { policy: undefined, key: undefined });
+    assert.deepEqual(loadConfig('test', schema, { TRACEGATE_POLICY_ADDRESS: 'policy.internal:7102', SOME_KEY: 'k-1' }), { policy: 'policy.internal:7102', key: 'k-1' });
+  });
+
+  it('refuses an address that is not host:port, and a bad secret without echoing it', () => {
+    assert.throws(
+      () => loadConfig('test', schema, { TRACEGATE_POLICY_ADDRESS: 'http://policy', SOME_KEY: 'leaked-value' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        /TRACEGATE_POLICY_ADDRESS: 'http:\/\/policy' is not host:port/.test(error.message) &&
+        /SOME_KEY:/.test(error.message) &&
+        !error.message.includes('leaked-value'),
+    );
+  });
+});
+
 describe('loadProcessConfig', () => {
   const def = (name: 'policy' | 'audit', grpc: number, metrics: number): ServiceDefinition => ({
     name,

@@ -1,9 +1,5 @@
 import { ConfigError, ConfigProblem, env, type ConfigField, type ConfigOf } from '@tracegate/runtime';
 
-/** A setting that may be left out: undefined when unset, otherwise the field's own checks. */
-function optional<T>(field: ConfigField<T>): ConfigField<T | undefined> {
-  return { env: field.env, parse: (raw) => (raw === undefined ? undefined : field.parse(raw)) };
-}
 
 /** `key=value,key=value`, e.g. `dba=C0123,*=C0999`. Problems name the entry, never a value that could be secret. */
 export function pairList(name: string, opts: { describe: string; key: RegExp; value: RegExp }): ConfigField<ReadonlyMap<string, string>> {
@@ -33,13 +29,13 @@ const GROUP = /^(\*|[A-Za-z0-9][A-Za-z0-9_.:/-]{0,62})$/;
 export const APPROVALS_CONFIG_SCHEMA = {
   internalToken: env.string('TRACEGATE_INTERNAL_TOKEN', { pattern: /^.{32,}$/, describe: 'a shared secret of at least 32 characters (`openssl rand -base64 32`)', secret: true }),
   /** The broker resolves reviewers' API keys to identities; default: this machine's broker port. */
-  brokerAddress: optional(env.string('TRACEGATE_BROKER_ADDRESS', { pattern: /^[^\s:]+:\d+$/, describe: 'host:port' })),
+  brokerAddress: env.address('TRACEGATE_BROKER_ADDRESS'),
   defaultTimeoutSeconds: env.int('TRACEGATE_APPROVALS_DEFAULT_TIMEOUT_SECONDS', { fallback: 900, min: 1, max: 604_800 }),
   maxTimeoutSeconds: env.int('TRACEGATE_APPROVALS_MAX_TIMEOUT_SECONDS', { fallback: 86_400, min: 1, max: 604_800 }),
   /** The Slack bot runs only when a bot token is set. */
-  slackBotToken: optional(env.string('TRACEGATE_SLACK_BOT_TOKEN', { pattern: /^xoxb-[A-Za-z0-9-]+$/, describe: 'a Slack bot token (xoxb-…)', secret: true })),
-  slackSigningSecret: optional(env.string('TRACEGATE_SLACK_SIGNING_SECRET', { pattern: /^[A-Za-z0-9]{16,}$/, describe: "the Slack app's signing secret (Basic Information → App Credentials)", secret: true })),
-  slackAppToken: optional(env.string('TRACEGATE_SLACK_APP_TOKEN', { pattern: /^xapp-[A-Za-z0-9-]+$/, describe: 'a Slack app-level token (xapp-…) with connections:write, for Socket Mode', secret: true })),
+  slackBotToken: env.optional(env.string('TRACEGATE_SLACK_BOT_TOKEN', { pattern: /^xoxb-[A-Za-z0-9-]+$/, describe: 'a Slack bot token (xoxb-…)', secret: true })),
+  slackSigningSecret: env.optional(env.string('TRACEGATE_SLACK_SIGNING_SECRET', { pattern: /^[A-Za-z0-9]{16,}$/, describe: "the Slack app's signing secret (Basic Information → App Credentials)", secret: true })),
+  slackAppToken: env.optional(env.string('TRACEGATE_SLACK_APP_TOKEN', { pattern: /^xapp-[A-Za-z0-9-]+$/, describe: 'a Slack app-level token (xapp-…) with connections:write, for Socket Mode', secret: true })),
   slackMode: env.oneOf('TRACEGATE_SLACK_MODE', ['http', 'socket'] as const, 'http'),
   slackPort: env.port('TRACEGATE_SLACK_PORT', 7115),
   slackApiUrl: env.string('TRACEGATE_SLACK_API_URL', { fallback: 'https://slack.com/api/', pattern: /^https?:\/\/[^\s]+\/$/, describe: 'the Slack Web API base URL, ending in / (https://slack.com/api/)' }),
