@@ -1,7 +1,7 @@
 import { Controller, Inject, Injectable } from '@nestjs/common';
 import { RpcException } from '@nestjs/microservices';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { BehaviorSubject, Observable, distinctUntilChanged, map } from 'rxjs';
+import { BehaviorSubject, Observable, distinctUntilChanged, filter, map, pairwise } from 'rxjs';
 import { healthV1 } from '@tracegate/contracts';
 
 const { HealthCheckResponse_ServingStatus: ServingStatus } = healthV1;
@@ -41,6 +41,20 @@ export class HealthState {
 
   watch(service: string): Observable<ServingStatus> | undefined {
     return this.statuses.get(service)?.asObservable().pipe(distinctUntilChanged());
+  }
+
+  /**
+   * Emits when the service turns from SERVING to NOT_SERVING: shutdown has begun. The host does
+   * this before the gRPC server drains its calls, so it is when a service ends its own server
+   * streams (version and profile feeds), which never end by themselves and would otherwise hold
+   * the shutdown for the whole grace period.
+   */
+  shuttingDown(service: string): Observable<void> | undefined {
+    return this.watch(service)?.pipe(
+      pairwise(),
+      filter(([before, now]) => before === ServingStatus.SERVING && now === ServingStatus.NOT_SERVING),
+      map(() => undefined),
+    );
   }
 }
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { BehaviorSubject, Subject, filter, map, pairwise, takeUntil, type Observable, type Subscription } from 'rxjs';
-import { healthV1, type maskingV1 } from '@tracegate/contracts';
+import { BehaviorSubject, Subject, filter, map, takeUntil, type Observable, type Subscription } from 'rxjs';
+import type { maskingV1 } from '@tracegate/contracts';
 import { compileProfile, profileToProto, type CompiledMaskingProfile } from '@tracegate/masking-engine';
 import { HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import { builtinProfile } from '../domain/builtin-profile.js';
@@ -49,15 +49,8 @@ export class ProfileRegistry implements OnModuleInit, BeforeApplicationShutdown 
     await this.load(true);
     const directory = this.config.profilesDirectory;
     if (directory) this.watcher.watch(directory, () => (this.reloading = this.reloading.then(() => this.load(false))));
-    // Watch streams never end on their own: they end when the host turns the service NOT_SERVING,
-    // or every watching gateway would hold the shutdown for the whole grace period.
-    const { SERVING, NOT_SERVING } = healthV1.HealthCheckResponse_ServingStatus;
-    this.healthSubscription = this.health
-      .watch(MASKING_GRPC_SERVICE)
-      ?.pipe(pairwise())
-      .subscribe(([before, now]) => {
-        if (before === SERVING && now === NOT_SERVING) this.draining$.next();
-      });
+    // Feeds end when shutdown begins, or every watching gateway would hold it for the grace period.
+    this.healthSubscription = this.health.shuttingDown(MASKING_GRPC_SERVICE)?.subscribe(() => this.draining$.next());
   }
 
   async beforeApplicationShutdown(): Promise<void> {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { BehaviorSubject, Subject, filter, map, pairwise, takeUntil, type Observable, type Subscription } from 'rxjs';
-import { healthV1, timestampOf, type policyV1 } from '@tracegate/contracts';
+import { BehaviorSubject, Subject, filter, map, takeUntil, type Observable, type Subscription } from 'rxjs';
+import { timestampOf, type policyV1 } from '@tracegate/contracts';
 import { ConfigError, HealthState, SERVICE_CONTEXT, type ServiceContext } from '@tracegate/runtime';
 import type { PolicyChanges } from '../domain/policy-changes.js';
 import { parsePolicyDocument, type ActivePolicy } from '../domain/policy-document.js';
@@ -54,16 +54,8 @@ export class PolicyDecider implements OnModuleInit, BeforeApplicationShutdown {
     await this.activate(startup.policy);
     const location = startup.location;
     if (location) this.watcher.watch(location, () => (this.reloading = this.reloading.then(() => this.reload(location))));
-    // The host turns the service NOT_SERVING before the gRPC server drains its calls. Version
-    // streams never end on their own, so they end here: otherwise every watching gateway would
-    // hold the shutdown for the whole grace period.
-    const { SERVING, NOT_SERVING } = healthV1.HealthCheckResponse_ServingStatus;
-    this.healthSubscription = this.health
-      .watch(POLICY_GRPC_SERVICE)
-      ?.pipe(pairwise())
-      .subscribe(([before, now]) => {
-        if (before === SERVING && now === NOT_SERVING) this.draining$.next();
-      });
+    // Feeds end when shutdown begins, or every watching gateway would hold it for the grace period.
+    this.healthSubscription = this.health.shuttingDown(POLICY_GRPC_SERVICE)?.subscribe(() => this.draining$.next());
   }
 
   async beforeApplicationShutdown(): Promise<void> {
