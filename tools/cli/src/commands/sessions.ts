@@ -4,7 +4,7 @@ import { auditV1, SERVICE_PROTOS } from '@tracegate/contracts';
 import { grpcClient, INTERNAL_TOKEN_METADATA, type PromiseClient } from '@tracegate/runtime';
 import { ProgressLine } from '../progress.js';
 import { CommandError, internalToken, isoOf, runCommand, table, UsageError } from './broker-connection.js';
-import { apiKeyMetadata } from './trace-connection.js';
+import { apiKeyMetadata, traceConnection } from './trace-connection.js';
 
 export const SESSIONS_USAGE = `usage:
   tracegate sessions list [--target T] [--identity NAME] [--limit N] [--json]
@@ -228,8 +228,7 @@ class TraceLookup {
 
   private async read(traceId: string): Promise<string> {
     if (!this.environment.TRACEGATE_API_KEY?.trim()) return `trace ${traceId} (to see it, set TRACEGATE_API_KEY to a reader's key with a grant: tracegate grants create)`;
-    const address = this.environment.TRACEGATE_AUDIT_ADDRESS?.trim() || `127.0.0.1:${this.environment.TRACEGATE_AUDIT_GRPC_PORT?.trim() || '7106'}`;
-    this.client ??= grpcClient<auditV1.TraceServiceClient>(SERVICE_PROTOS.audit.files[0], 'tracegate.audit.v1.TraceService', address, { metadata: apiKeyMetadata(this.environment), deadlineMs: 15_000 });
+    this.client ??= traceConnection<auditV1.TraceServiceClient>('TraceService', 'api-key', this.environment).client;
     try {
       const { trace } = await this.client.getTrace({ id: traceId });
       if (!trace) return `trace ${traceId}: (empty)`;
