@@ -18,7 +18,7 @@ import { BackendFramer, BackendType, readCString, readReportFields, type Backend
 import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity, type MaskingProfile, type MaskingProfiles, type ResultColumn, type ResultMaskPlan } from './ports.js';
 import { NamedQueries } from './named-queries.js';
 import { addHits, backendMessage, copyData, readDataRow, readRowDescription, redactReport, withResultFormats } from './result-messages.js';
-import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery } from './trace-comments.js';
+import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery, type TraceAttachment } from './trace-comments.js';
 import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
 import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
 
@@ -564,14 +564,14 @@ export class ClientSession {
   }
 
   /** The gateway's own refusal (a trace it cannot accept, a setting it keeps): no policy is asked. */
-  private refusal(_partial: StatementPartial, reason: string): StatementDecision {
+  private refusal(reason: string): StatementDecision {
     return { effect: 'deny', rule: 'tracegate', reason, policyVersion: '', maskingProfile: '' };
   }
 
   private async decide(partial: StatementPartial): Promise<StatementDecision> {
-    if (partial.traceProblem) return this.refusal(partial, partial.traceProblem);
+    if (partial.traceProblem) return this.refusal(partial.traceProblem);
     if (partial.protocol === 'simple' && namesTraceSetting(partial.text)) {
-      return this.refusal(partial, 'tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
+      return this.refusal('tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
     }
     const decided = await this.deps.judge.decide(this.context(partial));
     const fallback = this.options.maskingFallbackProfile;
@@ -678,11 +678,15 @@ export class ClientSession {
    * inline one stored) before policy decides, since policy may act on its features. A trace that
    * cannot be accepted is carried as `traceProblem`, and the statement is refused with it.
    */
-  private async traceOf(blanked: BlankedQuery, statement: SqlStatement | undefined, statements: readonly SqlStatement[] = statement ? [statement] : []): Promise<TracePart> {
+  private async traceOf(blanked: BlankedQuery, statement: SqlStatement, statements: readonly SqlStatement[]): Promise<TracePart> {
     if (blanked.problem) return { traceProblem: blanked.problem };
-    const own = statement ? blanked.comments.find((c) => ownerOf(c.offset, statements) === statement) : blanked.comments[0];
+    const own = blanked.comments.find((c) => ownerOf(c.offset, statements) === statement);
     const attachment = own?.attachment ?? (this.sessionTraceId ? { traceId: this.sessionTraceId } : undefined);
-    if (!attachment) return {};
+    return attachment ? this.attach(attachment) : {};
+  }
+
+  /** Checks an attached trace id (once per session) or stores an inline trace, as the trace service answers. */
+  private async attach(attachment: TraceAttachment): Promise<TracePart> {
     const traces = this.deps.traces;
     if (!traces) return { traceProblem: 'this gateway records no reasoning traces (no trace service is configured); remove the tracegate comment' };
     try {
@@ -708,7 +712,7 @@ export class ClientSession {
   private async setSessionTrace(values: readonly string[]): Promise<void> {
     for (const value of values) {
       if (value && this.deps.traces) {
-        const problem = await this.traceOf({ text: '', comments: [{ offset: 0, attachment: { traceId: value } }] }, undefined);
+        const problem = await this.attach({ traceId: value });
         if (problem.traceProblem) return this.refuseQuery('42501', problem.traceProblem);
       }
       this.sessionTraceId = value;
@@ -735,7 +739,7 @@ export class ClientSession {
     const text = blanked.text;
     const statements = splitStatements(text);
     const [statement] = statements;
-    if (statements.length === 0) {
+    if (!statement) {
       // Only whitespace, comments or semicolons: nothing runs, and the target answers its
       // executions with EmptyQueryResponse, as it does for an empty simple Query.
       const context = this.context({ text, fingerprint: '', parsed: true, inMultiStatement: false, protocol: 'extended' });
@@ -744,16 +748,16 @@ export class ClientSession {
       return;
     }
     const partial: StatementPartial = {
-      text: statement?.text ?? text,
-      fingerprint: statement?.fingerprint ?? '',
-      parsed: statement?.parsed ?? false,
+      text: statement.text,
+      fingerprint: statement.fingerprint,
+      parsed: statement.parsed,
       inMultiStatement: false,
       protocol: 'extended',
-      ...(await this.traceOf(blanked, statement)),
+      ...(await this.traceOf(blanked, statement, statements)),
     };
     const context = this.context(partial);
     const decision = namesTraceSetting(partial.text)
-      ? this.refusal(partial, 'tracegate.trace_id is set with a simple query (SET tracegate.trace_id = \'…\') or attached as a comment; it cannot be prepared')
+      ? this.refusal('tracegate.trace_id is set with a simple query (SET tracegate.trace_id = \'…\') or attached as a comment; it cannot be prepared')
       : await this.decide(partial);
     if (decision.effect === 'allow') {
       // Recorded when it runs: each Execute is one execution, with its own parameters.
