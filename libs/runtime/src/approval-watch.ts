@@ -7,16 +7,24 @@ import type { Logger } from './logger.js';
 /** Codes after which watching again can help: the approvals service is restarting or unreachable. */
 const TRANSIENT = new Set<number>([GrpcStatus.UNAVAILABLE, GrpcStatus.DEADLINE_EXCEEDED, GrpcStatus.INTERNAL, GrpcStatus.UNKNOWN, GrpcStatus.CANCELLED]);
 
-const FINAL = new Set<approvalsV1.ApprovalState>([
-  approvalsV1.ApprovalState.APPROVAL_STATE_APPROVED,
-  approvalsV1.ApprovalState.APPROVAL_STATE_DENIED,
-  approvalsV1.ApprovalState.APPROVAL_STATE_EXPIRED,
-  approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN,
-]);
+/** How an approval request ended. */
+export type FinalApprovalState = 'approved' | 'denied' | 'expired' | 'withdrawn';
+
+const FINAL: Partial<Record<approvalsV1.ApprovalState, FinalApprovalState>> = {
+  [approvalsV1.ApprovalState.APPROVAL_STATE_APPROVED]: 'approved',
+  [approvalsV1.ApprovalState.APPROVAL_STATE_DENIED]: 'denied',
+  [approvalsV1.ApprovalState.APPROVAL_STATE_EXPIRED]: 'expired',
+  [approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN]: 'withdrawn',
+};
+
+/** How the request ended, or undefined while it is pending. */
+export function finalApprovalState(request: approvalsV1.ApprovalRequest | undefined): FinalApprovalState | undefined {
+  return request ? FINAL[request.state] : undefined;
+}
 
 /** Whether the request has ended (approved, denied, expired or withdrawn). */
 export function isFinalApproval(request: approvalsV1.ApprovalRequest | undefined): boolean {
-  return request !== undefined && FINAL.has(request.state);
+  return finalApprovalState(request) !== undefined;
 }
 
 export interface ApprovalWait {

@@ -1,13 +1,6 @@
 import { approvalsV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { awaitApprovalDecision, grpcClient, INTERNAL_TOKEN_METADATA, isFinalApproval, type Logger, type PromiseClient } from '@tracegate/runtime';
+import { awaitApprovalDecision, finalApprovalState, grpcClient, INTERNAL_TOKEN_METADATA, isFinalApproval, type Logger, type PromiseClient } from '@tracegate/runtime';
 import type { ReviewDesk, ReviewOutcome, ReviewRequest } from '../postgres/ports.js';
-
-const FINAL: Partial<Record<approvalsV1.ApprovalState, ReviewOutcome['state']>> = {
-  [approvalsV1.ApprovalState.APPROVAL_STATE_APPROVED]: 'approved',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_DENIED]: 'denied',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_EXPIRED]: 'expired',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN]: 'withdrawn',
-};
 
 /**
  * Holds statements with the approvals service: Request, then Watch until the request is final.
@@ -62,7 +55,7 @@ export class ApprovalsClient implements ReviewDesk {
 }
 
 function outcomeOf(request: approvalsV1.ApprovalRequest): ReviewOutcome {
-  const state = FINAL[request.state] ?? 'denied';
+  const state = finalApprovalState(request) ?? 'denied';
   if (state === 'approved') return { state, requestId: request.id, approvers: request.approvers };
   return { state, requestId: request.id, reason: request.reason };
 }

@@ -1,5 +1,5 @@
 import { approvalsV1, SERVICE_PROTOS } from '@tracegate/contracts';
-import { awaitApprovalDecision, grpcClient, INTERNAL_TOKEN_METADATA, type Logger, type PromiseClient } from '@tracegate/runtime';
+import { awaitApprovalDecision, finalApprovalState, grpcClient, INTERNAL_TOKEN_METADATA, type Logger, type PromiseClient } from '@tracegate/runtime';
 
 /** How an export's approval request ended. */
 export type ExportApproval =
@@ -19,13 +19,6 @@ export interface OpenedApproval {
   readonly reviewerGroup: string;
   readonly expiresAt: Date | undefined;
 }
-
-const FINAL: Partial<Record<approvalsV1.ApprovalState, ExportApproval['state']>> = {
-  [approvalsV1.ApprovalState.APPROVAL_STATE_APPROVED]: 'approved',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_DENIED]: 'denied',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_EXPIRED]: 'expired',
-  [approvalsV1.ApprovalState.APPROVAL_STATE_WITHDRAWN]: 'withdrawn',
-};
 
 /** The rule every export's approval request names, so reviewers (and policy on the approvals side) can tell it apart. */
 export const EXPORT_RULE = 'audit-export';
@@ -82,7 +75,7 @@ export class ExportApprovals {
 }
 
 function outcomeOf(request: approvalsV1.ApprovalRequest): ExportApproval {
-  const state = FINAL[request.state] ?? 'denied';
+  const state = finalApprovalState(request) ?? 'denied';
   if (state === 'approved') return { state, requestId: request.id, approvers: [...request.approvers] };
   return { state, requestId: request.id, reason: request.reason, decidedBy: request.decidedBy };
 }
