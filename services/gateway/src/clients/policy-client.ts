@@ -27,10 +27,11 @@ export class PolicyClient implements StatementJudge, PolicyVersionSource {
   }
 
   async decide(statement: StatementContext): Promise<StatementDecision> {
+    const ssh = statement.protocol.startsWith('ssh-');
     const response = await this.policy.decide({
       identity: { id: statement.identity.id, kind: KIND[statement.identity.kind], groups: [...statement.identity.groups] },
-      target: { name: statement.target, type: 'postgres', labels: { ...statement.targetLabels } },
-      command: { protocol: policyV1.Protocol.PROTOCOL_POSTGRES, text: statement.text, fingerprint: statement.fingerprint, inMultiStatement: statement.inMultiStatement },
+      target: { name: statement.target, type: ssh ? 'ssh' : 'postgres', labels: { ...statement.targetLabels } },
+      command: { protocol: ssh ? policyV1.Protocol.PROTOCOL_SSH : policyV1.Protocol.PROTOCOL_POSTGRES, text: statement.text, fingerprint: statement.fingerprint, inMultiStatement: statement.inMultiStatement },
       trace: statement.trace
         ? { present: true, confidence: statement.trace.confidence, model: statement.trace.model, tags: [...statement.trace.tags] }
         : { present: false, confidence: 0, model: '', tags: [] },

@@ -76,7 +76,7 @@ export class EventSessionRecorder implements SessionRecorder {
         target: facts.target,
         clientAddress: facts.clientAddress,
         applicationName: facts.applicationName,
-        protocol: 'postgres',
+        protocol: facts.protocol ?? 'postgres',
         credentialLeaseId: facts.leaseId,
       })),
     ]);

@@ -13,6 +13,11 @@ export interface VerifiedIdentity {
 export interface ClientAuthenticator {
   /** Resolves the identity, or undefined when the credential is unknown, wrong or revoked (one answer for all three). */
   authenticate(user: string, password: string): Promise<VerifiedIdentity | undefined>;
+  /**
+   * Whose registered SSH public key this is (one OpenSSH line, `ssh-ed25519 AAAA…`), for key name
+   * `user`. The caller has already verified the client's signature with the key. Undefined as above.
+   */
+  authenticatePublicKey?(user: string, publicKey: string): Promise<VerifiedIdentity | undefined>;
 }
 
 export interface CredentialLease {
@@ -20,6 +25,8 @@ export interface CredentialLease {
   readonly endpoint: TargetEndpoint;
   /** The target's labels (env=production…): policy input. */
   readonly labels?: Readonly<Record<string, string>>;
+  /** An SSH target's pinned host key (one OpenSSH line): the gateway refuses a target presenting any other. */
+  readonly hostKey?: string;
 }
 
 /** The broker: short-lived credentials for a target, never shown to the caller. */
@@ -85,7 +92,7 @@ export interface StatementContext {
   readonly fingerprint: string;
   readonly parsed: boolean;
   readonly inMultiStatement: boolean;
-  readonly protocol: 'simple' | 'extended' | 'function-call';
+  readonly protocol: 'simple' | 'extended' | 'function-call' | SshCommandKind;
   /** The reasoning trace attached to it, if any. */
   readonly traceId?: string;
   /** What policy may know of that trace. */
@@ -93,6 +100,9 @@ export interface StatementContext {
   /** Bind parameter values as recorded: masked text, binary by size, null for NULL. Set only for the audit trail. */
   readonly parameters?: readonly (string | null)[];
 }
+
+/** How an SSH channel runs its command: `exec` (ssh host cmd), `shell` (interactive), `subsystem` (sftp). */
+export type SshCommandKind = 'ssh-exec' | 'ssh-shell' | 'ssh-subsystem';
 
 /** The features of a reasoning trace that policy decides on. */
 export interface TraceFeatures {
@@ -135,6 +145,8 @@ export interface SessionFacts {
   readonly clientAddress: string;
   readonly applicationName: string;
   readonly leaseId: string;
+  /** Default postgres. */
+  readonly protocol?: 'postgres' | 'ssh';
 }
 
 export interface StatementCompletion {
@@ -181,7 +193,7 @@ export interface MaskingProfile {
   /** A plan for a result, or a sentence saying why it cannot be masked safely (then it is refused). */
   planResult(columns: readonly ResultColumn[], lineage: string | StatementLineage): ResultMaskPlan | MaskingRefusal;
   redactText(text: string): { readonly text: string; readonly hits: MaskingHits };
-  createStreamRedactor(): { push(chunk: Buffer): Buffer; end(): Buffer; hits(): MaskingHits };
+  createStreamRedactor(): { push(chunk: Buffer): Buffer; flush(): Buffer; end(): Buffer; hits(): MaskingHits };
 }
 
 /** The profiles in force, pushed by the masking service. */

@@ -88,10 +88,13 @@ const emailProfile: MaskingProfile = {
         held = text.slice(cut);
         return Buffer.from(mask(text.slice(0, cut)));
       },
-      end() {
+      flush() {
         const rest = mask(held);
         held = '';
         return Buffer.from(rest);
+      },
+      end() {
+        return this.flush();
       },
       hits: () => ({ email: count }),
     };
