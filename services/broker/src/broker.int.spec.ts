@@ -7,7 +7,8 @@ import pg from 'pg';
 import { brokerV1, PROTO_LOADER_OPTIONS, PROTO_ROOT, SERVICE_PROTOS } from '@tracegate/contracts';
 import { PostgresEventLog, TOPICS, verifyChain, type CloudEvent, type EventLog, type Subscription } from '@tracegate/events';
 import { startServices, type RunningProcess } from '@tracegate/runtime';
-import { expectEventually, freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+import { readFile } from 'node:fs/promises';
+import { expectEventually, freePort, startPostgres, startSshd, type PostgresServer, type SshdServer } from '@tracegate/test-harness';
 import { brokerService } from './broker.definition.js';
 
 type Callback = (error: ServiceError | null, response?: unknown) => void;
@@ -59,6 +60,7 @@ const billing = (name = 'billing'): brokerV1.Target => ({
   tls: brokerV1.TlsMode.TLS_MODE_VERIFY_FULL,
   labels: { env: 'prod' },
   createdAt: undefined,
+  hostKey: '',
 });
 
 /** The secret part of `tg_<id>_<random>`: base64url, so it may itself contain '_'. */
@@ -315,18 +317,83 @@ describe('broker over gRPC with a real PostgreSQL', () => {
     }
   });
 
+  let sshd: SshdServer | undefined;
+  after(() => sshd?.stop());
+
+  it('registers an ssh target with a real sshd\'s pinned host key and private key, lists it and checks it out with both; refuses a bad one', async () => {
+    // A real OpenSSH server's keys, as an operator would copy them: the host key from known_hosts, the client key file.
+    sshd = await startSshd();
+    const hostKey = sshd.knownHostsLine.split(' ').slice(1).join(' ');
+    const privateKey = await readFile(sshd.clientKeyPath, 'utf8');
+    const shell: brokerV1.Target = {
+      name: 'db1-shell',
+      type: brokerV1.TargetType.TARGET_TYPE_SSH,
+      host: sshd.host,
+      port: sshd.port,
+      database: '',
+      user: sshd.user,
+      tls: brokerV1.TlsMode.TLS_MODE_UNSPECIFIED,
+      labels: { env: 'test' },
+      createdAt: undefined,
+      hostKey: `${hostKey} root@db1`,
+    };
+    const added = await broker.call<brokerV1.AddTargetResponse>('TargetService', 'addTarget', { target: shell, secret: privateKey });
+    assert.equal(added.target?.hostKey, hostKey, 'the pinned line drops the comment');
+    assert.ok(!JSON.stringify(added).includes(privateKey.split('\n')[1]!));
+
+    const listed = (await broker.call<brokerV1.ListTargetsResponse>('TargetService', 'listTargets', {})).targets.find((t) => t.name === 'db1-shell');
+    assert.deepEqual({ ...listed, createdAt: undefined }, { ...shell, hostKey, createdAt: undefined });
+    assert.ok(!JSON.stringify(listed).includes(privateKey.split('\n')[1]!), 'no listing carries the private key');
+
+    const lease = await broker.call<brokerV1.CheckoutCredentialResponse>('CredentialService', 'checkoutCredential', { target: 'db1-shell', sessionId: 'ssh-session-1', identityId: 'identity-1' });
+    assert.equal(lease.secret, privateKey);
+    assert.equal(lease.user, sshd.user);
+    assert.deepEqual(
+      { type: lease.target?.type, host: lease.target?.host, port: lease.target?.port, hostKey: lease.target?.hostKey, tls: lease.target?.tls },
+      { type: brokerV1.TargetType.TARGET_TYPE_SSH, host: '127.0.0.1', port: sshd.port, hostKey, tls: brokerV1.TlsMode.TLS_MODE_UNSPECIFIED },
+    );
+    await broker.call('CredentialService', 'releaseCredential', { leaseId: lease.leaseId });
+
+    const refused: [Partial<brokerV1.Target>, string, RegExp][] = [
+      [{ hostKey: '' }, privateKey, /^target\.host_key is required for an ssh target/],
+      [{ hostKey: hostKey.replace('ssh-ed25519', 'ecdsa-sha2-nistp256') }, privateKey, /^target\.host_key is not an OpenSSH public key line: the line says ecdsa-sha2-nistp256 but the key itself is ssh-ed25519/],
+      [{ hostKey: sshd.knownHostsLine }, privateKey, /^target\.host_key is not an OpenSSH public key line: '\[127\.0\.0\.1\]:\d+' is not a supported key type/],
+      [{ database: 'postgres' }, privateKey, /^target\.database must be empty for an ssh target/],
+      [{ user: '' }, privateKey, /^target\.user is required/],
+      [{}, privateKey.slice(0, 120), /^secret looks like a private key but is not one whole/],
+      [{}, `${PASSWORD}\n${PASSWORD}`, /^secret is neither a one-line password nor a private key/],
+    ];
+    for (const [change, secret, message] of refused) {
+      await assert.rejects(broker.call('TargetService', 'addTarget', { target: { ...shell, name: 'refused', ...change }, secret }), (error: ServiceError) => {
+        grpcError(GrpcStatus.INVALID_ARGUMENT, message)(error);
+        assert.ok(!error.details.includes(PASSWORD) && !error.details.includes(privateKey.split('\n')[1]!.slice(0, 20)), 'no secret in the error');
+        return true;
+      });
+    }
+    await assert.rejects(
+      broker.call('TargetService', 'addTarget', { target: { ...billing('pg-with-host-key'), hostKey }, secret: PASSWORD }),
+      grpcError(GrpcStatus.INVALID_ARGUMENT, /^target\.host_key is for ssh targets only/),
+    );
+    await expectEventually(() => {
+      const event = events.find((e) => e.subject === 'targets/db1-shell');
+      assert.deepEqual((event?.data as { target: unknown } | undefined)?.target, { name: 'db1-shell', type: 'ssh', host: '127.0.0.1', port: sshd!.port, user: sshd!.user, hostKey, labels: { env: 'test' } });
+    });
+    for (const event of events) assert.ok(!JSON.stringify(event).includes(privateKey.split('\n')[1]!), `${event.type} carries no private key`);
+  });
+
   it('keeps targets across a restart, and rotates the key-encryption key without losing a secret', async () => {
     await stop();
     // The new key goes first; the old one stays so existing secrets still open.
     await start(`${K2},${K1}`);
     const listed = await broker.call<brokerV1.ListTargetsResponse>('TargetService', 'listTargets', {});
-    assert.deepEqual(listed.targets.map((t) => t.name), ['billing']);
+    assert.deepEqual(listed.targets.map((t) => t.name), ['billing', 'db1-shell']);
+    assert.match(listed.targets[1]!.hostKey, /^ssh-ed25519 AAAA/);
     const checkout = () => broker.call<brokerV1.CheckoutCredentialResponse>('CredentialService', 'checkoutCredential', { target: 'billing', sessionId: 's2', identityId: 'i2' });
     assert.equal((await checkout()).secret, PASSWORD, 'a secret written under k1 opens with k1 second in the keyring');
 
     await broker.call('TargetService', 'addTarget', { target: billing('reports'), secret: `${PASSWORD}-reports` });
     const rewrap = await broker.call<brokerV1.RewrapSecretsResponse>('TargetService', 'rewrapSecrets', {});
-    assert.deepEqual(rewrap, { rewrapped: 1, keyId: 'k2' }, 'only the secret under k1 needed re-encrypting');
+    assert.deepEqual(rewrap, { rewrapped: 2, keyId: 'k2' }, 'only the secrets under k1 (billing, db1-shell) needed re-encrypting');
     assert.deepEqual(await broker.call('TargetService', 'rewrapSecrets', {}), { rewrapped: 0, keyId: 'k2' });
 
     await stop();

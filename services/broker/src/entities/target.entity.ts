@@ -20,8 +20,13 @@ export class TargetEntity {
   @Column({ type: 'text', name: 'user' })
   user!: string;
 
-  @Column({ type: 'text', name: 'tls_mode' })
-  tlsMode!: 'disable' | 'require' | 'verify-full';
+  /** Postgres only; null for an SSH target, whose server is authenticated by its host key. */
+  @Column({ type: 'text', name: 'tls_mode', nullable: true })
+  tlsMode!: 'disable' | 'require' | 'verify-full' | null;
+
+  /** SSH only: the pinned host public key, `<algorithm> <base64>`; empty for Postgres. */
+  @Column({ type: 'text', name: 'host_key' })
+  hostKey!: string;
 
   @Column({ type: 'jsonb' })
   labels!: Record<string, string>;

@@ -5,6 +5,7 @@ import { CredentialLeaseEntity } from '../entities/credential-lease.entity.js';
 import { EventChainEntity } from '../entities/event-chain.entity.js';
 import { TargetEntity } from '../entities/target.entity.js';
 import { BrokerInitial1763780000000 } from '../migrations/1763780000000-broker-initial.js';
+import { SshTargets1764000000000 } from '../migrations/1764000000000-ssh-targets.js';
 
 export const BROKER_SCHEMA = 'broker';
 export const BROKER_DATA_SOURCE = Symbol('BROKER_DATA_SOURCE');
@@ -15,7 +16,7 @@ export const BROKER_DATA_SOURCE = Symbol('BROKER_DATA_SOURCE');
  * run at start; the schema is never synchronised from the entities.
  */
 export function openBrokerDatabase(databaseUrl: string): Promise<DataSource> {
-  return openServiceDatabase({ databaseUrl, schema: BROKER_SCHEMA, entities: [TargetEntity, ApiKeyEntity, CredentialLeaseEntity, EventChainEntity], migrations: [BrokerInitial1763780000000], applicationName: 'tracegate-broker' });
+  return openServiceDatabase({ databaseUrl, schema: BROKER_SCHEMA, entities: [TargetEntity, ApiKeyEntity, CredentialLeaseEntity, EventChainEntity], migrations: [BrokerInitial1763780000000, SshTargets1764000000000], applicationName: 'tracegate-broker' });
 }
 
 /** Whether a query failed on a unique constraint (SQLSTATE 23505). */

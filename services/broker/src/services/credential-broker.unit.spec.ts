@@ -24,6 +24,7 @@ async function given() {
       tls: brokerV1.TlsMode.TLS_MODE_DISABLE,
       labels: {},
       createdAt: undefined,
+      hostKey: '',
     },
     secret: SECRET,
   });

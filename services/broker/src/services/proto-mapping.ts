@@ -24,7 +24,7 @@ export function targetTypeFrom(type: TargetEntity['type']): brokerV1.TargetType 
 }
 
 /** An unspecified TLS mode is stored as `require`: encrypted unless the operator says otherwise. */
-export function tlsModeOf(tls: brokerV1.TlsMode): TargetEntity['tlsMode'] {
+export function tlsModeOf(tls: brokerV1.TlsMode): NonNullable<TargetEntity['tlsMode']> {
   switch (tls) {
     case TlsMode.TLS_MODE_DISABLE:
       return 'disable';
@@ -42,6 +42,8 @@ export function tlsModeOf(tls: brokerV1.TlsMode): TargetEntity['tlsMode'] {
 
 export function tlsModeFrom(tls: TargetEntity['tlsMode']): brokerV1.TlsMode {
   switch (tls) {
+    case null:
+      return TlsMode.TLS_MODE_UNSPECIFIED;
     case 'disable':
       return TlsMode.TLS_MODE_DISABLE;
     case 'require':

@@ -1,11 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { brokerV1 } from '@tracegate/contracts';
+import { parseSshPublicKey, SshPublicKeyError } from '@tracegate/runtime/ssh-public-key';
 import { BrokerError } from '../errors.js';
 import type { TargetEntity } from '../entities/target.entity.js';
 import type { AccessEvent } from '../repositories/access-event-recorder.js';
 import { Clock } from '../repositories/clock.js';
 import { SecretCipher } from '../repositories/secret-cipher.js';
 import { TargetRepository } from '../repositories/target.repository.js';
+import { checkSshLoginSecret } from './ssh-login-secret.js';
 import { targetTypeFrom, targetTypeOf, timestampOf, tlsModeFrom, tlsModeOf } from './proto-mapping.js';
 
 /** Target names appear in connection URLs (`…/<target>`), so they stay URL- and shell-safe. */
@@ -35,13 +37,18 @@ export class TargetRegistry {
     const type = targetTypeOf(target.type);
     if (!target.host || target.host.length > 253 || /\s/.test(target.host)) throw BrokerError.invalidArgument('target.host', 'is required: a host name or IP address');
     if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) throw BrokerError.invalidArgument('target.port', `${target.port} is not a port from 1 to 65535`);
-    if (type === 'postgres' && !target.database) throw BrokerError.invalidArgument('target.database', 'is required for a postgres target');
     if (!target.user) throw BrokerError.invalidArgument('target.user', 'is required: the user the gateway logs in as');
     for (const key of Object.keys(target.labels)) {
       if (!LABEL_KEY.test(key)) throw BrokerError.invalidArgument('target.labels', `key '${key.slice(0, 80)}' is not 1 to 63 of A-Z a-z 0-9 _ . / -`);
     }
-    if (!request.secret) throw BrokerError.invalidArgument('secret', 'is required: the password the gateway logs in to the target with');
-    if (Buffer.byteLength(request.secret, 'utf8') > MAX_SECRET_BYTES) throw BrokerError.invalidArgument('secret', `is longer than ${MAX_SECRET_BYTES} bytes`);
+    const connection = type === 'postgres' ? postgresConnectionOf(target) : sshConnectionOf(target);
+    if (type === 'postgres') {
+      if (!request.secret) throw BrokerError.invalidArgument('secret', 'is required: the password the gateway logs in to the target with');
+      if (Buffer.byteLength(request.secret, 'utf8') > MAX_SECRET_BYTES) throw BrokerError.invalidArgument('secret', `is longer than ${MAX_SECRET_BYTES} bytes`);
+    } else {
+      if (!request.secret) throw BrokerError.invalidArgument('secret', 'is required: the password or private key the gateway logs in to the target with');
+      checkSshLoginSecret(request.secret);
+    }
 
     const sealed = this.cipher.seal(target.name, request.secret);
     const now = this.clock.now();
@@ -52,7 +59,7 @@ export class TargetRegistry {
       port: target.port,
       database: target.database,
       user: target.user,
-      tlsMode: tlsModeOf(target.tls),
+      ...connection,
       labels: { ...target.labels },
       createdAt: now,
       secretCiphertext: sealed.ciphertext,
@@ -98,6 +105,30 @@ export class TargetRegistry {
   }
 }
 
+/** A Postgres target's server is authenticated by TLS; it has no host key. */
+function postgresConnectionOf(target: brokerV1.Target): Pick<TargetEntity, 'tlsMode' | 'hostKey'> {
+  if (!target.database) throw BrokerError.invalidArgument('target.database', 'is required for a postgres target');
+  if (target.hostKey) throw BrokerError.invalidArgument('target.host_key', 'is for ssh targets only; a postgres target\'s server is checked through --tls verify-full');
+  return { tlsMode: tlsModeOf(target.tls), hostKey: '' };
+}
+
+/** An SSH target's server is authenticated by its pinned host key; TLS and databases do not apply. */
+function sshConnectionOf(target: brokerV1.Target): Pick<TargetEntity, 'tlsMode' | 'hostKey'> {
+  if (target.database) throw BrokerError.invalidArgument('target.database', 'must be empty for an ssh target: it names a Postgres database');
+  if (target.tls !== brokerV1.TlsMode.TLS_MODE_UNSPECIFIED) {
+    throw BrokerError.invalidArgument('target.tls', 'must be unset for an ssh target: its server is authenticated by target.host_key');
+  }
+  if (!target.hostKey) {
+    throw BrokerError.invalidArgument('target.host_key', 'is required for an ssh target: the server\'s host public key line, e.g. from `ssh-keyscan -t ed25519 <host>` or its /etc/ssh/ssh_host_ed25519_key.pub');
+  }
+  try {
+    return { tlsMode: null, hostKey: parseSshPublicKey(target.hostKey).line };
+  } catch (error) {
+    if (error instanceof SshPublicKeyError) throw BrokerError.invalidArgument('target.host_key', `is not an OpenSSH public key line: ${error.message}`);
+    throw error;
+  }
+}
+
 export function targetSubject(name: string): string {
   return `targets/${name}`;
 }
@@ -108,7 +139,8 @@ export function sealedOf(row: TargetEntity) {
 
 /** What events and listings may say about a target: everything but the secret. */
 function describeTarget(row: TargetEntity) {
-  return { name: row.name, type: row.type, host: row.host, port: row.port, database: row.database, user: row.user, tls: row.tlsMode, labels: row.labels };
+  const connection = row.type === 'postgres' ? { database: row.database, tls: row.tlsMode } : { hostKey: row.hostKey };
+  return { name: row.name, type: row.type, host: row.host, port: row.port, user: row.user, ...connection, labels: row.labels };
 }
 
 export function toProtoTarget(row: TargetEntity): brokerV1.Target {
@@ -122,5 +154,6 @@ export function toProtoTarget(row: TargetEntity): brokerV1.Target {
     tls: tlsModeFrom(row.tlsMode),
     labels: { ...row.labels },
     createdAt: timestampOf(row.createdAt),
+    hostKey: row.hostKey,
   };
 }

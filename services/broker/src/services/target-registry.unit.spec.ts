@@ -4,6 +4,7 @@ import { brokerV1 } from '@tracegate/contracts';
 import { BrokerError, BrokerErrorCode } from '../errors.js';
 import { CredentialBroker } from './credential-broker.js';
 import { cipherWith, fixedClock, InMemoryLeases, InMemoryTargets, K1, K2, NOW } from './in-memory-repositories.testing.js';
+import { ed25519KeyPair, openSshKeyBlock } from './ssh-keys.testing.js';
 import { TargetRegistry } from './target-registry.js';
 
 const SECRET = 's3cret-password-value';
@@ -17,6 +18,22 @@ const target = (overrides: Partial<brokerV1.Target> = {}): brokerV1.Target => ({
   tls: brokerV1.TlsMode.TLS_MODE_VERIFY_FULL,
   labels: { env: 'prod' },
   createdAt: undefined,
+  hostKey: '',
+  ...overrides,
+});
+
+const host = ed25519KeyPair('root@db1');
+const sshTarget = (overrides: Partial<brokerV1.Target> = {}): brokerV1.Target => ({
+  name: 'db1-shell',
+  type: brokerV1.TargetType.TARGET_TYPE_SSH,
+  host: 'db1.internal',
+  port: 22,
+  database: '',
+  user: 'deploy',
+  tls: brokerV1.TlsMode.TLS_MODE_UNSPECIFIED,
+  labels: {},
+  createdAt: undefined,
+  hostKey: host.publicKeyLine,
   ...overrides,
 });
 
@@ -82,6 +99,57 @@ describe('TargetRegistry', () => {
     for (const [request, field] of cases) await assert.rejects(registry.add(request), invalid(field));
     assert.equal(targets.rows.size, 0);
     assert.deepEqual(targets.events, []);
+  });
+
+  it('registers an ssh target with its host key pinned without the comment, no TLS mode, and the key or password sealed', async () => {
+    const targets = new InMemoryTargets();
+    const registry = new TargetRegistry(targets.asRepository(), cipherWith(K1), fixedClock);
+    const pinned = host.publicKeyLine.replace(/ root@db1$/, '');
+
+    const added = await registry.add({ target: sshTarget(), secret: openSshKeyBlock('none') });
+    assert.deepEqual(added, { ...sshTarget(), hostKey: pinned, createdAt: { seconds: NOW.getTime() / 1000, nanos: 0 } });
+    assert.equal(targets.rows.get('db1-shell')!.tlsMode, null);
+    assert.deepEqual(targets.events[0]!.data, {
+      keyId: 'k1',
+      target: { name: 'db1-shell', type: 'ssh', host: 'db1.internal', port: 22, user: 'deploy', hostKey: pinned, labels: {} },
+    });
+
+    await registry.add({ target: sshTarget({ name: 'by-pem' }), secret: ed25519KeyPair().privateKeyPem });
+    await registry.add({ target: sshTarget({ name: 'by-password' }), secret: SECRET });
+    assert.deepEqual((await registry.list()).map((t) => t.name), ['by-password', 'by-pem', 'db1-shell']);
+  });
+
+  it('refuses an ssh target without a usable host key or secret, naming the field and never quoting the secret', async () => {
+    const targets = new InMemoryTargets();
+    const registry = new TargetRegistry(targets.asRepository(), cipherWith(K1), fixedClock);
+    const [, hostBlob] = host.publicKeyLine.split(' ');
+    const pem = ed25519KeyPair().privateKeyPem;
+    const cases: [brokerV1.AddTargetRequest, string, RegExp][] = [
+      [{ target: sshTarget({ hostKey: '' }), secret: SECRET }, 'target.host_key', /is required for an ssh target.*ssh-keyscan/],
+      [{ target: sshTarget({ hostKey: `ssh-rsa ${hostBlob}` }), secret: SECRET }, 'target.host_key', /is not an OpenSSH public key line: the line says ssh-rsa but the key itself is ssh-ed25519/],
+      [{ target: sshTarget({ hostKey: `[db1]:22 ${host.publicKeyLine}` }), secret: SECRET }, 'target.host_key', /is not a supported key type/],
+      [{ target: sshTarget({ database: 'postgres' }), secret: SECRET }, 'target.database', /must be empty for an ssh target/],
+      [{ target: sshTarget({ tls: brokerV1.TlsMode.TLS_MODE_VERIFY_FULL }), secret: SECRET }, 'target.tls', /must be unset for an ssh target/],
+      [{ target: sshTarget({ host: '' }), secret: SECRET }, 'target.host', /is required/],
+      [{ target: sshTarget({ user: '' }), secret: SECRET }, 'target.user', /is required/],
+      [{ target: sshTarget(), secret: '' }, 'secret', /is required: the password or private key/],
+      [{ target: sshTarget(), secret: `${SECRET}\nsecond line` }, 'secret', /is neither a one-line password nor a private key/],
+      [{ target: sshTarget(), secret: pem.slice(0, -30) }, 'secret', /looks like a private key but is not one whole/],
+      [{ target: sshTarget(), secret: openSshKeyBlock('aes256-ctr') }, 'secret', /passphrase-protected private key/],
+      [{ target: sshTarget(), secret: pem.replace(/PRIVATE KEY/g, 'ENCRYPTED PRIVATE KEY') }, 'secret', /passphrase-protected private key/],
+      [{ target: sshTarget(), secret: pem.replace(/PRIVATE KEY/g, 'CERTIFICATE') }, 'secret', /looks like a private key but|'CERTIFICATE' block/],
+      [{ target: target({ hostKey: host.publicKeyLine }), secret: SECRET }, 'target.host_key', /is for ssh targets only/],
+    ];
+    for (const [request, field, problem] of cases) {
+      await assert.rejects(registry.add(request), (error: unknown) => {
+        invalid(field)(error);
+        assert.match((error as Error).message, problem);
+        const body = pem.split('\n')[1]!;
+        assert.ok(!(error as Error).message.includes(SECRET) && !(error as Error).message.includes(body.slice(0, 20)), 'the secret is not in the message');
+        return true;
+      });
+    }
+    assert.equal(targets.rows.size, 0);
   });
 
   it('records target.removed, and an unknown target is TARGET_NOT_FOUND with the command to add it', async () => {

@@ -103,7 +103,7 @@ async function add(args: readonly string[], environment: Record<string, string |
   try {
     const response = await callBroker(connection, () =>
       targets.addTarget({
-        target: { name, type, host: values.host!, port, database: values.database ?? '', user: values.user!, tls, labels, createdAt: undefined },
+        target: { name, type, host: values.host!, port, database: values.database ?? '', user: values.user!, tls, labels, createdAt: undefined, hostKey: '' },
         secret,
       }),
     );

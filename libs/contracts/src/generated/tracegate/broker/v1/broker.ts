@@ -148,11 +148,23 @@ export interface Target {
   type: TargetType;
   host: string;
   port: number;
+  /** Postgres only: the database to connect to. Empty for an SSH target. */
   database: string;
   user: string;
+  /** Postgres only; an SSH target's server is authenticated by host_key instead. */
   tls: TlsMode;
   labels: { [key: string]: string };
-  createdAt: Timestamp | undefined;
+  createdAt:
+    | Timestamp
+    | undefined;
+  /**
+   * SSH only, required there and empty for Postgres: the target's host public key as one OpenSSH
+   * line, `<algorithm> <base64 key blob> [comment]` (e.g. `ssh-ed25519 AAAAC3Nz… root@db1`), as in
+   * the server's /etc/ssh/ssh_host_*_key.pub. It is pinned: the gateway refuses a target that
+   * presents any other host key, so there is no trust on first use. The broker checks that the
+   * blob's own algorithm name matches the first word; it keeps the line without the comment.
+   */
+  hostKey: string;
 }
 
 export interface Target_LabelsEntry {
@@ -164,7 +176,11 @@ export interface AddTargetRequest {
   target:
     | Target
     | undefined;
-  /** Write-only: encrypted at rest under the key-encryption key, never returned. */
+  /**
+   * Write-only: encrypted at rest under the key-encryption key, never returned. For a Postgres
+   * target the password; for an SSH target either a password or a private key in OpenSSH or PEM
+   * form (the whole `-----BEGIN … PRIVATE KEY-----` block), unencrypted.
+   */
   secret: string;
 }
 
@@ -206,11 +222,18 @@ export interface CheckoutCredentialRequest {
 export interface CheckoutCredentialResponse {
   leaseId: string;
   user: string;
+  /**
+   * The password, or for an SSH target possibly a private key: it is one when it starts with
+   * `-----BEGIN ` (as AddTargetRequest.secret describes).
+   */
   secret: string;
   expiresAt:
     | Timestamp
     | undefined;
-  /** Where to connect: type, host, port, database, user and TLS mode (the secret is field 3). */
+  /**
+   * Where to connect: type, host, port, database, user, TLS mode and, for SSH, the pinned host key
+   * (the secret is field 3).
+   */
   target: Target | undefined;
 }
 
@@ -336,6 +359,11 @@ export const Target: MessageFns<Target> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      hostKey: isSet(object.hostKey)
+        ? globalThis.String(object.hostKey)
+        : isSet(object.host_key)
+        ? globalThis.String(object.host_key)
+        : "",
     };
   },
 
@@ -373,6 +401,9 @@ export const Target: MessageFns<Target> = {
     }
     if (message.createdAt !== undefined) {
       obj.createdAt = fromTimestamp(message.createdAt).toISOString();
+    }
+    if (message.hostKey !== "") {
+      obj.hostKey = message.hostKey;
     }
     return obj;
   },
