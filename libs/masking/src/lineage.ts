@@ -8,9 +8,15 @@ import { loadModule, parseSync } from 'libpg-query';
  *
  * The analysis has no catalog: an unqualified column in a query over several tables is counted
  * as coming from each of them, and a whole-row reference (`to_jsonb(u)`, `u::text`) as coming
- * from every column of its table (`column: '*'`). Both over-approximate, never under. Views are
- * seen as tables: a view that renames a masked column is a known gap (name the view's column in
- * the profile).
+ * from every column of its table (`column: '*'`). Both over-approximate, never under.
+ *
+ * Views are followed when the caller passes their definitions (ViewDefinitions; the engine does
+ * no I/O): a view's column then derives from what its defining query reads, views on views
+ * included, so `CREATE VIEW contacts AS SELECT email AS contact FROM users` cannot launder
+ * users.email. A view's columns also keep the view's own name as a source, so a rule naming the
+ * view's column still applies. A view whose definition cannot be followed (it does not parse,
+ * views nest deeper than MAX_VIEW_DEPTH, or its shape is opaque) makes its columns derive from
+ * an unknown column (`column: '*'`, no table), which every column rule matches: masked whole.
  */
 export interface SourceColumn {
   /** The table (or view) as written, without schema; undefined when the statement does not say. */
@@ -35,6 +41,23 @@ export interface OutputColumnLineage {
   readonly star?: { readonly table: string | undefined };
 }
 
+/**
+ * The defining queries of the target's views and materialized views, by the name a statement
+ * uses. Names are as PostgreSQL stores them (unquoted names folded to lower case by the parser).
+ */
+export interface ViewDefinitions {
+  /**
+   * The definitions a relation name may denote: for `schema.name` the one view there, if any; for
+   * a bare name one per schema that has a view of that name (the search path picks one at run
+   * time, so each counts). Empty when no view has that name. A definition is the view's query
+   * (`pg_get_viewdef`) or the statement that created it (`CREATE [MATERIALIZED] VIEW … AS …`).
+   */
+  definitions(name: string, schema: string | undefined): readonly string[];
+}
+
+/** How deep views on views are followed; a deeper chain (or a cycle of stale definitions) is unknown. */
+export const MAX_VIEW_DEPTH = 16;
+
 /** Loads libpg_query's WebAssembly; call once before analyzeOutputLineage (the gateway does at start-up). */
 export async function loadSqlParser(): Promise<void> {
   await loadModule();
@@ -45,12 +68,42 @@ type Node = Record<string, unknown>;
 type Relation =
   | { readonly alias: string; readonly kind: 'table'; readonly table: string }
   | { readonly alias: string; readonly kind: 'derived'; readonly columns: readonly OutputColumnLineage[] }
-  | { readonly alias: string; readonly kind: 'function'; readonly sources: readonly SourceColumn[]; readonly columnNames: readonly string[] };
+  | { readonly alias: string; readonly kind: 'function'; readonly sources: readonly SourceColumn[]; readonly columnNames: readonly string[] }
+  | { readonly alias: string; readonly kind: 'view'; readonly table: string; readonly shape: ViewShape };
+
+/** What a view's columns derive from: each column's lineage, or, when that cannot be told, what the whole view may read. */
+type ViewShape = { readonly kind: 'columns'; readonly columns: readonly OutputColumnLineage[] } | { readonly kind: 'unknown'; readonly sources: readonly SourceColumn[] };
+
+/** A column no analysis could name: every column rule matches it. */
+const UNKNOWN_SOURCE: SourceColumn = { column: '*' };
+
+/** The views an analysis follows, how deep it is among them, and the shapes already worked out. */
+interface ViewContext {
+  readonly definitions: ViewDefinitions;
+  readonly depth: number;
+  readonly memo: Map<string, ViewShape>;
+  /** Set when a definition was cut off at the depth limit: a shape depending on it is not memoised. */
+  readonly state: { truncated: boolean };
+}
 
 interface Scope {
   readonly relations: readonly Relation[];
   readonly parent: Scope | undefined;
   readonly ctes: ReadonlyMap<string, readonly OutputColumnLineage[]>;
+  readonly views: ViewContext | undefined;
+}
+
+/** View shapes by definition text, per ViewDefinitions object: a snapshot of a catalog analyses each view once. */
+const viewMemos = new WeakMap<ViewDefinitions, Map<string, ViewShape>>();
+
+function viewContext(definitions: ViewDefinitions | undefined): ViewContext | undefined {
+  if (!definitions) return undefined;
+  let memo = viewMemos.get(definitions);
+  if (!memo) {
+    memo = new Map();
+    viewMemos.set(definitions, memo);
+  }
+  return { definitions, depth: 0, memo, state: { truncated: false } };
 }
 
 /** Thrown inside the analysis for a shape it cannot follow; the caller sees undefined. */
@@ -70,12 +123,13 @@ export type LineageAnalysis =
   | { readonly kind: 'no-rows' }
   | { readonly kind: 'opaque'; readonly reads: readonly SourceColumn[] };
 
-export function analyzeStatementLineage(sql: string): LineageAnalysis {
+export function analyzeStatementLineage(sql: string, views?: ViewDefinitions): LineageAnalysis {
   const statements = parseStatements(sql);
   if (!statements) return { kind: 'no-rows' };
   if (!statements.some(returnsRows)) return { kind: 'no-rows' };
-  if (statements.length !== 1) return { kind: 'opaque', reads: mentionedColumns(statements) };
-  return lineageOfStatement(statements[0]!);
+  const context = viewContext(views);
+  if (statements.length !== 1) return { kind: 'opaque', reads: opaqueReads(statements, context) };
+  return lineageOfStatement(statements[0]!, context);
 }
 
 /**
@@ -84,7 +138,7 @@ export function analyzeStatementLineage(sql: string): LineageAnalysis {
  * text of their own, so the caller keeps this by name and passes it to planResult then: an alias
  * inside a cursor or a prepared statement must not escape a column rule.
  */
-export function namedQueryLineage(sql: string): { readonly kind: 'cursor' | 'prepared'; readonly name: string; readonly lineage: LineageAnalysis } | undefined {
+export function namedQueryLineage(sql: string, views?: ViewDefinitions): { readonly kind: 'cursor' | 'prepared'; readonly name: string; readonly lineage: LineageAnalysis } | undefined {
   const statements = parseStatements(sql);
   if (!statements || statements.length !== 1) return undefined;
   const stmt = statements[0]!;
@@ -93,7 +147,7 @@ export function namedQueryLineage(sql: string): { readonly kind: 'cursor' | 'pre
   const named = cursor ?? prepared;
   if (!named) return undefined;
   const query = named['query'] as Node | undefined;
-  const lineage: LineageAnalysis = query && returnsRows(query) ? lineageOfStatement(query) : { kind: 'no-rows' };
+  const lineage: LineageAnalysis = query && returnsRows(query) ? lineageOfStatement(query, viewContext(views)) : { kind: 'no-rows' };
   return { kind: cursor ? 'cursor' : 'prepared', name: String(cursor ? cursor['portalname'] : prepared!['name']), lineage };
 }
 
@@ -115,8 +169,8 @@ function returnsRows(stmt: Node): boolean {
   return Boolean(stmt['SelectStmt']) || ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt'].some((kind) => hasReturning(stmt[kind] as Node | undefined));
 }
 
-function lineageOfStatement(stmt: Node): LineageAnalysis {
-  const root: Scope = { relations: [], parent: undefined, ctes: new Map() };
+function lineageOfStatement(stmt: Node, views: ViewContext | undefined): LineageAnalysis {
+  const root: Scope = { relations: [], parent: undefined, ctes: new Map(), views };
   try {
     if (stmt['SelectStmt']) return { kind: 'columns', columns: [...analyzeSelect(stmt['SelectStmt'] as Node, root)] };
     for (const kind of ['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']) {
@@ -128,7 +182,7 @@ function lineageOfStatement(stmt: Node): LineageAnalysis {
     // An unforeseen tree shape (Unknowable, or one the walk did not expect): never a crash on the
     // hot path, and never a guess: the caller refuses if a masked column is mentioned.
   }
-  return { kind: 'opaque', reads: mentionedColumns([stmt]) };
+  return { kind: 'opaque', reads: opaqueReads([stmt], views) };
 }
 
 /**
@@ -136,8 +190,8 @@ function lineageOfStatement(stmt: Node): LineageAnalysis {
  * DELETE, MERGE); undefined when the statement returns no rows or its shape cannot be followed
  * (see analyzeStatementLineage for which).
  */
-export function analyzeOutputLineage(sql: string): OutputColumnLineage[] | undefined {
-  const analysis = analyzeStatementLineage(sql);
+export function analyzeOutputLineage(sql: string, views?: ViewDefinitions): OutputColumnLineage[] | undefined {
+  const analysis = analyzeStatementLineage(sql, views);
   return analysis.kind === 'columns' ? [...analysis.columns] : undefined;
 }
 
@@ -187,7 +241,7 @@ function analyzeReturning(dml: Node, outer: Scope): OutputColumnLineage[] | unde
   if (target) relations.push(...fromItem({ RangeVar: target }, scope));
   for (const item of [...((dml['fromClause'] as Node[]) ?? []), ...((dml['usingClause'] as Node[]) ?? [])]) relations.push(...fromItem(item, scope));
   if (dml['sourceRelation']) relations.push(...fromItem(dml['sourceRelation'] as Node, scope));
-  return targetList(returning, { relations, parent: outer, ctes: scope.ctes });
+  return targetList(returning, { relations, parent: outer, ctes: scope.ctes, views: outer.views });
 }
 
 function withCtes(withClause: Node | undefined, outer: Scope): Scope {
@@ -238,7 +292,7 @@ function analyzeSelect(select: Node, outer: Scope): readonly OutputColumnLineage
   if (values && values.length > 0) {
     const rows = values.map((row) => ((row['List'] as Node)['items'] as Node[]) ?? []);
     const width = rows[0]?.length ?? 0;
-    const current: Scope = { relations: [], parent: scope, ctes: scope.ctes };
+    const current: Scope = { relations: [], parent: scope, ctes: scope.ctes, views: scope.views };
     return Array.from({ length: width }, (_, i) => ({
       name: `column${i + 1}`,
       sources: dedupe(rows.flatMap((row) => (row[i] ? collect(row[i], current) : []))),
@@ -246,7 +300,7 @@ function analyzeSelect(select: Node, outer: Scope): readonly OutputColumnLineage
     }));
   }
   const relations: Relation[] = [];
-  const current: Scope = { relations, parent: outer, ctes: scope.ctes };
+  const current: Scope = { relations, parent: outer, ctes: scope.ctes, views: outer.views };
   // LATERAL items see the ones before them: resolve in order into the same scope.
   for (const item of (select['fromClause'] as Node[]) ?? []) relations.push(...fromItem(item, current));
   return targetList((select['targetList'] as Node[]) ?? [], current);
@@ -269,6 +323,8 @@ function fromItem(item: Node, scope: Scope): Relation[] {
     const alias = aliasOf(rv) ?? name;
     const cte = rv['schemaname'] ? undefined : lookupCte(scope, name.toLowerCase());
     if (cte) return [{ alias, kind: 'derived', columns: renamed(cte, aliasColumns(rv)) }];
+    const view = scope.views ? viewShape(name, rv['schemaname'] as string | undefined, scope.views) : undefined;
+    if (view) return [{ alias, kind: 'view', table: name, shape: renamedShape(view, aliasColumns(rv)) }];
     return [{ alias, kind: 'table', table: name }];
   }
   if (item['RangeSubselect']) {
@@ -334,6 +390,9 @@ function expandStar(qualifier: string | undefined, scope: Scope): OutputColumnLi
         return [...r.columns];
       case 'function':
         return [{ name: undefined, sources: r.sources, derived: true, star: { table: undefined } }];
+      case 'view':
+        if (r.shape.kind === 'unknown') return [{ name: undefined, sources: r.shape.sources, derived: true, star: { table: r.table } }];
+        return r.shape.columns.map((c) => (c.star || c.name === undefined ? c : { ...c, sources: [{ table: r.table, column: c.name }, ...c.sources] }));
     }
   });
 }
@@ -359,6 +418,9 @@ function resolveColumnRef(ref: Node, scope: Scope): Resolved {
         const hit = relation.columns.find((c) => c.name !== undefined && sameName(c.name, column));
         if (hit) found.push({ sources: [...hit.sources], derived: hit.derived });
         else if (relation.columns.length === 0 || relation.columns.some((c) => c.star)) found.push(fromRelation(relation, column));
+      } else if (relation.kind === 'view' && relation.shape.kind === 'columns') {
+        // A view without the column does not supply it (PostgreSQL takes it from another relation).
+        if (relation.shape.columns.some((c) => c.star || (c.name !== undefined && sameName(c.name, column)))) found.push(fromRelation(relation, column));
       } else {
         found.push(fromRelation(relation, column));
       }
@@ -391,7 +453,133 @@ function fromRelation(relation: Relation, column: string): Resolved {
       if (relation.columns.length === 0) return { sources: [], derived: false };
       return { sources: [{ column }], derived: false };
     }
+    case 'view': {
+      const own: SourceColumn = { table: relation.table, column };
+      const shape = relation.shape;
+      if (column === '*' || shape.kind === 'unknown') return { sources: [own, ...everySource(shape)], derived: true };
+      const hit = shape.columns.find((c) => c.name !== undefined && sameName(c.name, column));
+      if (hit) return { sources: [own, ...hit.sources], derived: hit.derived };
+      const stars = shape.columns.filter((c) => c.star);
+      if (stars.length > 0) return { sources: [own, ...stars.flatMap((c) => [{ ...(c.star!.table ? { table: c.star!.table } : {}), column }, ...c.sources])], derived: stars.some((c) => c.derived) };
+      // A column the definition does not have: the definition is older than the view (the catalog
+      // was read before an ALTER); it may be any of the view's columns.
+      return { sources: [own, ...everySource(shape)], derived: true };
+    }
   }
+}
+
+/**
+ * The shape of the view a relation name denotes, or undefined when it is no view. Several
+ * definitions (one name in several schemas) merge column by column when their columns agree,
+ * else into what any of them may read.
+ */
+function viewShape(name: string, schema: string | undefined, views: ViewContext): ViewShape | undefined {
+  const definitions = views.definitions.definitions(name, schema);
+  if (definitions.length === 0) return undefined;
+  const shapes = definitions.map((definition) => shapeOfDefinition(definition, views));
+  if (shapes.length === 1) return shapes[0];
+  const first = shapes[0]!;
+  const agree =
+    first.kind === 'columns' &&
+    shapes.every((s) => s.kind === 'columns' && s.columns.length === first.columns.length && s.columns.every((c, i) => c.name === first.columns[i]!.name && Boolean(c.star) === Boolean(first.columns[i]!.star)));
+  if (!agree) return { kind: 'unknown', sources: dedupe(shapes.flatMap(everySource)) };
+  return {
+    kind: 'columns',
+    columns: first.columns.map((c, i) => {
+      const merged = shapes.map((s) => (s as Extract<ViewShape, { kind: 'columns' }>).columns[i]!);
+      return { ...c, sources: dedupe(merged.flatMap((m) => m.sources)), derived: merged.some((m) => m.derived) };
+    }),
+  };
+}
+
+function shapeOfDefinition(definition: string, views: ViewContext): ViewShape {
+  const memoised = views.memo.get(definition);
+  if (memoised) return memoised;
+  if (views.depth >= MAX_VIEW_DEPTH) {
+    views.state.truncated = true;
+    return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
+  }
+  const outer = views.state.truncated;
+  views.state.truncated = false;
+  const shape = analyzeDefinition(definition, { ...views, depth: views.depth + 1 });
+  if (!views.state.truncated) views.memo.set(definition, shape);
+  views.state.truncated ||= outer;
+  return shape;
+}
+
+/** A view's definition: its query (`pg_get_viewdef`), or the CREATE [MATERIALIZED] VIEW statement that made it. */
+function analyzeDefinition(definition: string, views: ViewContext): ViewShape {
+  const statements = parseStatements(definition);
+  if (!statements || statements.length !== 1) return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
+  const stmt = statements[0]!;
+  const view = stmt['ViewStmt'] as Node | undefined;
+  const matview = (stmt['CreateTableAsStmt'] as Node | undefined)?.['objtype'] === 'OBJECT_MATVIEW' ? (stmt['CreateTableAsStmt'] as Node) : undefined;
+  const query = view ? (view['query'] as Node) : matview ? (matview['query'] as Node) : stmt;
+  const names = view ? (view['aliases'] as Node[] | undefined) : ((matview?.['into'] as Node | undefined)?.['colNames'] as Node[] | undefined);
+  if (!query['SelectStmt']) return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
+  const analysis = lineageOfStatement(query, views);
+  if (analysis.kind === 'columns') return { kind: 'columns', columns: renamed(analysis.columns, names) };
+  return { kind: 'unknown', sources: analysis.kind === 'opaque' ? [...analysis.reads, ...(analysis.reads.length === 0 ? [UNKNOWN_SOURCE] : [])] : [UNKNOWN_SOURCE] };
+}
+
+/** `FROM v AS x(a, b)` renames the view's columns, as it does a subquery's. */
+function renamedShape(shape: ViewShape, names: Node[] | undefined): ViewShape {
+  return shape.kind === 'columns' ? { kind: 'columns', columns: renamed(shape.columns, names) } : shape;
+}
+
+/** Everything a view may read, whatever column of it is taken. */
+function everySource(shape: ViewShape): SourceColumn[] {
+  if (shape.kind === 'unknown') return [...shape.sources];
+  return shape.columns.flatMap((c) => [...c.sources, ...(c.star ? [{ ...(c.star.table ? { table: c.star.table } : {}), column: '*' }] : [])]);
+}
+
+/**
+ * What a statement whose shape cannot be followed reads: every column it mentions, and, for each
+ * view it names, everything that view may read (its columns' own names do not say).
+ */
+function opaqueReads(statements: readonly Node[], views: ViewContext | undefined): SourceColumn[] {
+  const reads = mentionedColumns(statements);
+  if (!views) return reads;
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) return node.forEach(walk);
+    const rv = (node as Node)['RangeVar'] as Node | undefined;
+    if (rv) {
+      const shape = viewShape(String(rv['relname']), rv['schemaname'] as string | undefined, views);
+      if (shape) reads.push(...everySource(shape));
+    }
+    Object.values(node).forEach(walk);
+  };
+  statements.forEach(walk);
+  return dedupe(reads);
+}
+
+/**
+ * What a statement does to views, for a caller that keeps their definitions: `define` for
+ * CREATE [OR REPLACE] [MATERIALIZED] VIEW (the statement text itself is then a definition
+ * ViewDefinitions may return), `change` for ALTER, DROP and renames of views. Undefined for
+ * anything else; cheap for statements that do not mention VIEW.
+ */
+export function viewChange(sql: string): { readonly kind: 'define'; readonly name: string; readonly schema: string | undefined } | { readonly kind: 'change' } | undefined {
+  if (!/\bview\b/i.test(sql)) return undefined;
+  const statements = parseStatements(sql);
+  if (!statements || statements.length !== 1) return undefined;
+  const stmt = statements[0]!;
+  const created = ((stmt['ViewStmt'] as Node | undefined)?.['view'] ??
+    ((stmt['CreateTableAsStmt'] as Node | undefined)?.['objtype'] === 'OBJECT_MATVIEW' ? ((stmt['CreateTableAsStmt'] as Node)['into'] as Node)['rel'] : undefined)) as Node | undefined;
+  if (created) return { kind: 'define', name: String(created['relname']), schema: created['schemaname'] as string | undefined };
+  const objects = ['OBJECT_VIEW', 'OBJECT_MATVIEW'];
+  const drop = stmt['DropStmt'] as Node | undefined;
+  const rename = stmt['RenameStmt'] as Node | undefined;
+  const alter = (stmt['AlterTableStmt'] ?? stmt['AlterObjectSchemaStmt']) as Node | undefined;
+  if (
+    (drop && objects.includes(String(drop['removeType']))) ||
+    (rename && (objects.includes(String(rename['renameType'])) || objects.includes(String(rename['relationType'])))) ||
+    (alter && (objects.includes(String(alter['objtype'])) || objects.includes(String(alter['objectType']))))
+  ) {
+    return { kind: 'change' };
+  }
+  return undefined;
 }
 
 /** Every source column an expression reads, at any depth (function arguments, CASE, subqueries…). */

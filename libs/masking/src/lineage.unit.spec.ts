@@ -1,15 +1,29 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { alignLineage } from './compiled-profile.js';
-import { analyzeOutputLineage, analyzeStatementLineage, loadSqlParser, type OutputColumnLineage } from './lineage.js';
+import { randomBytes } from 'node:crypto';
+import { alignLineage, compileProfile } from './compiled-profile.js';
+import { analyzeOutputLineage, analyzeStatementLineage, loadSqlParser, MAX_VIEW_DEPTH, namedQueryLineage, viewChange, type OutputColumnLineage, type ViewDefinitions } from './lineage.js';
+import { PgType } from './result-plan.js';
 
 before(async () => {
   await loadSqlParser();
 });
 
 /** Each output column as "name: table.column,… (plain|derived)". */
-function lineage(sql: string): string[] | undefined {
-  return analyzeOutputLineage(sql)?.map(show);
+function lineage(sql: string, views?: ViewDefinitions): string[] | undefined {
+  return analyzeOutputLineage(sql, views)?.map(show);
+}
+
+/** Views by `schema.name` (and by bare name, through every schema), as a catalog reading would give them. */
+function catalog(views: Record<string, string>): ViewDefinitions {
+  return {
+    definitions(name, schema) {
+      if (schema !== undefined) return views[`${schema}.${name}`] !== undefined ? [views[`${schema}.${name}`]!] : [];
+      return Object.entries(views)
+        .filter(([key]) => key.slice(key.indexOf('.') + 1) === name)
+        .map(([, definition]) => definition);
+    },
+  };
 }
 
 function show(c: OutputColumnLineage): string {
@@ -116,3 +130,147 @@ describe('alignLineage', () => {
     assert.equal(alignLineage(analyzeOutputLineage('SELECT a, b FROM t')!, [col('a', 1)]), undefined);
   });
 });
+
+describe('lineage through views', () => {
+  // Definitions as pg_get_viewdef renders them: star expanded, columns qualified.
+  const views = catalog({
+    'public.contacts': ' SELECT users.email AS contact, users.id FROM users;',
+    'public.contact_cards': " SELECT (contacts.contact)::character varying AS card, (contacts.contact || ' <'::text) || contacts.id AS label, contacts.id FROM contacts;",
+    'public.mail_stats': ' SELECT count(*) AS n, max(users.email) AS last_email FROM users;',
+    'reporting.people_view': ' SELECT p.ssn AS tax_id, p.name FROM people p;',
+    'public.broken': 'SELEC garbage FROM',
+  });
+
+  it('a view column derives from the base column it renames', () => {
+    assert.deepEqual(lineage('SELECT contact FROM contacts', views), ['contact: contacts.contact,users.email (plain)']);
+    assert.deepEqual(lineage('SELECT c.contact AS x, c.id FROM contacts c', views), ['x: contacts.contact,users.email (plain)', 'id: contacts.id,users.id (plain)']);
+  });
+
+  it('a star over a view expands into its columns', () => {
+    assert.deepEqual(lineage('SELECT * FROM contacts', views), ['contact: contacts.contact,users.email (plain)', 'id: contacts.id,users.id (plain)']);
+  });
+
+  it('views on views, renaming, casting and concatenating, reach the base table', () => {
+    assert.deepEqual(lineage('SELECT card, label, upper(card) AS shout FROM contact_cards', views), [
+      'card: contact_cards.card,contacts.contact,users.email (derived)',
+      'label: contact_cards.label,contacts.contact,users.email,contacts.id,users.id (derived)',
+      'shout: contact_cards.card,contacts.contact,users.email (derived)',
+    ]);
+  });
+
+  it('schema-qualified views, and a view named in a subquery, a CTE, a join and a whole-row reference', () => {
+    assert.deepEqual(lineage('SELECT tax_id FROM reporting.people_view', views), ['tax_id: people_view.tax_id,people.ssn (plain)']);
+    assert.deepEqual(lineage('SELECT x FROM (SELECT contact AS x FROM contacts) s', views), ['x: contacts.contact,users.email (plain)']);
+    assert.deepEqual(lineage('WITH w AS (SELECT * FROM contacts) SELECT contact FROM w', views), ['contact: contacts.contact,users.email (plain)']);
+    assert.deepEqual(lineage('SELECT o.total, c.contact FROM orders o JOIN contacts c ON c.id = o.customer_id', views), ['total: orders.total (plain)', 'contact: contacts.contact,users.email (plain)']);
+    assert.deepEqual(lineage('SELECT to_jsonb(c) AS j FROM contacts c', views), ['j: contacts.*,users.email,users.id (derived)']);
+  });
+
+  it('a materialized view, defined by the statement that created it', () => {
+    const matviews = catalog({ 'public.emails_mv': 'CREATE MATERIALIZED VIEW emails_mv (addr) AS SELECT email FROM users WITH NO DATA' });
+    assert.deepEqual(lineage('SELECT addr FROM emails_mv', matviews), ['addr: emails_mv.addr,users.email (plain)']);
+  });
+
+  it('an aggregate over a view column stays derived from it; count reveals nothing', () => {
+    assert.deepEqual(lineage('SELECT n, last_email FROM mail_stats', views), ['n: mail_stats.n (derived)', 'last_email: mail_stats.last_email,users.email (derived)']);
+  });
+
+  it('a view whose definition does not parse, or that nests too deep, derives from an unknown column', () => {
+    assert.deepEqual(lineage('SELECT a FROM broken', views), ['a: broken.a,* (derived)']);
+    assert.deepEqual(lineage('SELECT * FROM broken', views), ['*broken']);
+    assert.deepEqual(analyzeOutputLineage('SELECT * FROM broken', views)?.[0]?.sources, [{ column: '*' }]);
+    const chain: Record<string, string> = { 'public.v0': 'SELECT email AS c FROM users' };
+    for (let i = 1; i <= MAX_VIEW_DEPTH + 1; i += 1) chain[`public.v${i}`] = `SELECT c FROM v${i - 1}`;
+    assert.deepEqual(lineage(`SELECT c FROM v${MAX_VIEW_DEPTH - 1}`, catalog(chain)), [`c: v${MAX_VIEW_DEPTH - 1}.c,${Array.from({ length: MAX_VIEW_DEPTH - 1 }, (_, i) => `v${MAX_VIEW_DEPTH - 2 - i}.c`).join(',')},users.email (plain)`]);
+    assert.ok(analyzeOutputLineage(`SELECT c FROM v${MAX_VIEW_DEPTH + 1}`, catalog(chain))?.[0]?.sources.some((s) => s.column === '*' && s.table === undefined));
+    // Stale definitions naming each other: cut off, never a loop.
+    assert.ok(analyzeOutputLineage('SELECT c FROM a', catalog({ 'public.a': 'SELECT c FROM b', 'public.b': 'SELECT c FROM a' }))?.[0]?.sources.some((s) => s.column === '*'));
+  });
+
+  it('a view name in several schemas counts as each; when their columns differ, a column may be any', () => {
+    const twice = catalog({ 'a.v': 'SELECT email AS x FROM users', 'b.v': 'SELECT ssn AS x FROM people' });
+    assert.deepEqual(lineage('SELECT x FROM v', twice), ['x: v.x,users.email,people.ssn (plain)']);
+    const differ = catalog({ 'a.v': 'SELECT email AS x FROM users', 'b.v': 'SELECT ssn AS y, 1 AS z FROM people' });
+    assert.deepEqual(lineage('SELECT x FROM v', differ), ['x: v.x,users.email,people.ssn (derived)']);
+  });
+
+  it('a statement that cannot be followed reads what its views read', () => {
+    const opaque = analyzeStatementLineage('SELECT contact FROM contacts TABLESAMPLE SYSTEM (50)', views);
+    assert.equal(opaque.kind, 'opaque');
+    assert.ok(opaque.kind === 'opaque' && opaque.reads.some((r) => r.table === 'users' && r.column === 'email'));
+  });
+
+  it('cursors and prepared statements over a view', () => {
+    const named = namedQueryLineage('DECLARE c CURSOR FOR SELECT contact AS k FROM contacts', views);
+    assert.equal(named?.lineage.kind, 'columns');
+    assert.deepEqual(named?.lineage.kind === 'columns' ? named.lineage.columns.map(show) : [], ['k: contacts.contact,users.email (plain)']);
+  });
+
+  it('without definitions a view is read as a table, as before', () => {
+    assert.deepEqual(lineage('SELECT contact FROM contacts'), ['contact: contacts.contact (plain)']);
+  });
+
+  it('a profile masks a renamed view column by its base column rule, and a column of an unreadable view whole', () => {
+    const profile = compileProfile({ name: 'p', version: '1', rules: [{ name: 'email', column: 'users.email', strategy: 'partial', keepLast: 4 }] }, { hashKey: randomBytes(32) });
+    const column = (name: string) => ({ name, tableOid: 77, columnId: 1, typeOid: PgType.text, format: 0 as const });
+    const plan = (sql: string, columns: string[]) => profile.planResult(columns.map(column), analyzeStatementLineage(sql, views));
+    const masked = (sql: string, columns: string[], row: string[]): (string | null)[] => {
+      const p = plan(sql, columns);
+      assert.ok(!('refused' in p), sql);
+      return readRow(p.maskDataRow(dataRow(row)));
+    };
+    // A plain rename keeps the rule's own strategy: partial keeps the last 4 characters.
+    const [partial, plainId] = masked('SELECT contact, id FROM contacts', ['contact', 'id'], ['ann@example.com', '1']);
+    assert.doesNotMatch(partial!, /ann@/);
+    assert.match(partial!, /\.com$/);
+    assert.equal(plainId, '1');
+    const [card] = masked('SELECT card FROM contact_cards', ['card'], ['ann@example.com']);
+    assert.doesNotMatch(card!, /\.com/, 'a cast of a masked column is masked whole, not partially');
+    const [unknown, id] = masked('SELECT a, b FROM broken', ['a', 'b'], ['anything', '2']);
+    assert.doesNotMatch(unknown!, /anything/);
+    assert.doesNotMatch(id!, /^2$/);
+    assert.deepEqual(masked('SELECT id FROM orders', ['id'], ['3']), ['3']);
+    const refused = plan('SELECT contact FROM contacts TABLESAMPLE SYSTEM (50)', ['contact']);
+    assert.ok('refused' in refused);
+  });
+
+  it('viewChange tells view definitions from other changes to views', () => {
+    assert.deepEqual(viewChange('CREATE OR REPLACE TEMP VIEW s.v (a) AS SELECT email FROM users'), { kind: 'define', name: 'v', schema: 's' });
+    assert.deepEqual(viewChange('CREATE MATERIALIZED VIEW "Mv" AS SELECT 1'), { kind: 'define', name: 'Mv', schema: undefined });
+    for (const sql of ['DROP VIEW v', 'DROP MATERIALIZED VIEW IF EXISTS m', 'ALTER VIEW v RENAME TO w', 'ALTER VIEW v RENAME COLUMN a TO b', 'ALTER MATERIALIZED VIEW m RENAME TO n', 'ALTER VIEW v SET SCHEMA s', 'ALTER VIEW v ALTER COLUMN a SET DEFAULT 1']) {
+      assert.deepEqual(viewChange(sql), { kind: 'change' }, sql);
+    }
+    assert.equal(viewChange('SELECT * FROM review_queue'), undefined);
+    assert.equal(viewChange("SELECT 'view'"), undefined);
+    assert.equal(viewChange('DROP TABLE views'), undefined);
+  });
+});
+
+/** A DataRow message of text values. */
+function dataRow(values: readonly string[]): Buffer {
+  const parts = values.map((v) => {
+    const bytes = Buffer.from(v, 'utf8');
+    const header = Buffer.alloc(4);
+    header.writeInt32BE(bytes.length);
+    return Buffer.concat([header, bytes]);
+  });
+  const count = Buffer.alloc(2);
+  count.writeInt16BE(values.length);
+  const body = Buffer.concat([count, ...parts]);
+  const head = Buffer.alloc(5);
+  head[0] = 0x44;
+  head.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([head, body]);
+}
+
+function readRow(message: Buffer): (string | null)[] {
+  const count = message.readInt16BE(5);
+  const out: (string | null)[] = [];
+  let offset = 7;
+  for (let i = 0; i < count; i += 1) {
+    const length = message.readInt32BE(offset);
+    out.push(length < 0 ? null : message.toString('utf8', offset + 4, offset + 4 + length));
+    offset += 4 + Math.max(length, 0);
+  }
+  return out;
+}
