@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCli } from '../testing/run-cli.js';
 import { brokerService } from '@tracegate/broker';
 import { startServices, type RunningProcess } from '@tracegate/runtime';
-import { freePort, startPostgres, type PostgresServer } from '@tracegate/test-harness';
+import { freePort, startPostgres, startSshd, type PostgresServer, type SshdServer } from '@tracegate/test-harness';
 
 const TOKEN = randomBytes(32).toString('base64url');
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
@@ -55,7 +55,7 @@ describe('tracegate target / key against a running broker', () => {
     const list = await tracegate(['target', 'list'], cli);
     assert.equal(list.code, 0, list.stderr);
     const [header, row, ...rest] = list.stdout.trimEnd().split('\n');
-    assert.match(header!, /^NAME\s+TYPE\s+HOST\s+PORT\s+DATABASE\s+USER\s+TLS\s+LABELS\s+CREATED$/);
+    assert.match(header!, /^NAME\s+TYPE\s+HOST\s+PORT\s+DATABASE\s+USER\s+TLS\s+HOST KEY\s+LABELS\s+CREATED$/);
     assert.match(row!, /^billing\s+postgres\s+db\.internal\s+6432\s+billing\s+billing_rw\s+verify-full\s+env=prod,team=payments\s+\d{4}-\d\d-\d\dT/);
     assert.deepEqual(rest, []);
     assert.ok(!list.stdout.includes(PASSWORD) && !add.stdout.includes(PASSWORD));
@@ -68,6 +68,52 @@ describe('tracegate target / key against a running broker', () => {
     const again = await tracegate(['target', 'remove', 'billing'], cli);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^tracegate: target 'billing' is not registered; run `tracegate target add billing …`/);
+  });
+
+  it('adds an ssh target with a real sshd\'s host key (a known_hosts line, or @file) and private key file, and lists its fingerprint as ssh-keygen prints it', async () => {
+    const sshd: SshdServer = await startSshd();
+    try {
+      const sshArgs = (name: string, hostKey: string) => ['target', 'add', name, '--type', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--user', sshd.user, '--host-key', hostKey, '--secret-file', sshd.clientKeyPath];
+      const add = await tracegate(sshArgs('db1-shell', sshd.knownHostsLine), cli);
+      assert.equal(add.code, 0, add.stderr);
+      assert.equal(
+        add.stdout,
+        `registered target 'db1-shell' (ssh ${sshd.user}@127.0.0.1:${sshd.port}, host key ${sshd.hostKeyFingerprint} (ED25519)); its private key is encrypted and will not be shown again\n`,
+      );
+
+      const keyFile = path.join(home, 'ssh_host_ed25519_key.pub');
+      await writeFile(keyFile, `# from ssh-keyscan\n${sshd.knownHostsLine.split(' ').slice(1).join(' ')} root@db1\n`);
+      const fromFile = await tracegate(sshArgs('db1-by-file', `@${keyFile}`), cli);
+      assert.equal(fromFile.code, 0, fromFile.stderr);
+
+      const list = await tracegate(['target', 'list'], cli);
+      assert.equal(list.code, 0, list.stderr);
+      const fingerprint = sshd.hostKeyFingerprint.replace(/[+/]/g, (c) => `\\${c}`);
+      for (const name of ['db1-by-file', 'db1-shell']) {
+        assert.match(list.stdout, new RegExp(`^${name}\\s+ssh\\s+127\\.0\\.0\\.1\\s+${sshd.port}\\s+${sshd.user}\\s+${fingerprint} \\(ED25519\\)\\s+\\d{4}-`, 'm'));
+      }
+      const privateKeyBody = (await readFile(sshd.clientKeyPath, 'utf8')).split('\n')[1]!;
+      assert.ok(!list.stdout.includes(privateKeyBody) && !add.stdout.includes(privateKeyBody));
+
+      const twoKeys = path.join(home, 'keyscan.txt');
+      await writeFile(twoKeys, `${sshd.knownHostsLine}\n${sshd.knownHostsLine}\n`);
+      const mistakes: [string[], number, RegExp][] = [
+        [sshArgs('x', `@${twoKeys}`), 2, /--host-key holds 2 key lines; give exactly one/],
+        [sshArgs('x', `@${path.join(home, 'missing.pub')}`), 2, /--host-key @.*missing\.pub: cannot read the file \(ENOENT\)/],
+        [sshArgs('x', sshd.knownHostsLine.replace('ssh-ed25519', 'ssh-rsa')), 1, /^tracegate: target\.host_key is not an OpenSSH public key line: the line says ssh-rsa but the key itself is ssh-ed25519/],
+        [['target', 'add', 'x', '--type', 'ssh', '--host', 'h', '--user', 'u', '--secret-file', sshd.clientKeyPath], 2, /--host-key is required for an ssh target/],
+        [[...sshArgs('x', sshd.knownHostsLine), '--tls', 'require'], 2, /--tls is for postgres targets/],
+        [[...sshArgs('x', sshd.knownHostsLine), '--password-env', 'PW'], 2, /give the secret with one of --password-env VAR or --secret-file F/],
+      ];
+      for (const [args, code, message] of mistakes) {
+        const run = await tracegate(args, { ...cli, PW: PASSWORD });
+        assert.equal(run.code, code, `${args.join(' ')}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+      for (const name of ['db1-shell', 'db1-by-file']) assert.equal((await tracegate(['target', 'remove', name], cli)).code, 0);
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it('never takes a password from the command line, and says when the named variable is unset', async () => {

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import { isSshPublicKeyAlgorithm, parseSshPublicKey, SshPublicKeyError } from '@tracegate/runtime/ssh-public-key';
+import { UsageError } from './broker-connection.js';
+
+/** How `ssh-keygen -l` names each key type at the end of its line. */
+const KEY_TYPE_NAMES: Record<string, string> = {
+  'ssh-ed25519': 'ED25519',
+  'ecdsa-sha2-nistp256': 'ECDSA',
+  'ecdsa-sha2-nistp384': 'ECDSA',
+  'ecdsa-sha2-nistp521': 'ECDSA',
+  'ssh-rsa': 'RSA',
+};
+
+/**
+ * A public key given on the command line: the line itself or `@<file>` (a `.pub` file, a
+ * known_hosts file, `ssh-keyscan` output). A known_hosts line's leading host names
+ * (`[db1]:2222,10.0.0.5` or a hashed `|1|…`) are dropped, so the line can be pasted as it is.
+ * The broker checks the key itself; this only finds the one line the user meant.
+ */
+export function publicKeyArgument(value: string, flag: string): string {
+  let text = value;
+  if (value.startsWith('@')) {
+    const file = value.slice(1);
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`${flag} @${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  }
+  const lines = text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  if (lines.length === 0) throw new UsageError(`${flag} is empty: give a public key line (ssh-ed25519 AAAA…) or @<file> holding one`);
+  if (lines.length > 1) {
+    throw new UsageError(
+      `${flag} holds ${lines.length} key lines; give exactly one, e.g. the ed25519 one (\`ssh-keyscan -t ed25519 <host>\` prints only that)`,
+    );
+  }
+  const line = lines[0]!;
+  if (line.startsWith('@')) throw new UsageError(`${flag}: a known_hosts ${line.split(/\s/)[0]} line does not pin a host key; give the host's own key line`);
+  const words = line.split(/[ \t]+/);
+  return !isSshPublicKeyAlgorithm(words[0] ?? '') && isSshPublicKeyAlgorithm(words[1] ?? '') ? words.slice(1).join(' ') : line;
+}
+
+/** `SHA256:… (ED25519)`, as `ssh-keygen -l` ends its line; the line itself if it does not parse. */
+export function fingerprintOf(line: string): string {
+  try {
+    const key = parseSshPublicKey(line);
+    return `${key.fingerprint} (${KEY_TYPE_NAMES[key.algorithm] ?? key.algorithm})`;
+  } catch (error) {
+    if (error instanceof SshPublicKeyError) return `unreadable key (${error.message})`;
+    throw error;
+  }
+}
