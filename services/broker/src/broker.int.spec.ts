@@ -10,6 +10,7 @@ import { startServices, type RunningProcess } from '@tracegate/runtime';
 import { readFile } from 'node:fs/promises';
 import { expectEventually, freePort, startPostgres, startSshd, type PostgresServer, type SshdServer } from '@tracegate/test-harness';
 import { brokerService } from './broker.definition.js';
+import { ed25519KeyPair } from './services/ssh-keys.testing.js';
 
 type Callback = (error: ServiceError | null, response?: unknown) => void;
 type RawClient = Record<string, (request: unknown, metadata: Metadata, callback: Callback) => void> & { close(): void };
@@ -123,6 +124,9 @@ describe('broker over gRPC with a real PostgreSQL', () => {
       ['IdentityService', 'listKeys', {}],
       ['IdentityService', 'revokeKey', { name: 'nope' }],
       ['IdentityService', 'authenticate', { name: 'nope', secret: 'tg_x' }],
+      ['IdentityService', 'addSshKey', { name: 'nope', publicKey: 'ssh-ed25519 AAAA' }],
+      ['IdentityService', 'removeSshKey', { name: 'nope', fingerprint: 'SHA256:x' }],
+      ['IdentityService', 'authenticatePublicKey', { name: 'nope', publicKey: 'ssh-ed25519 AAAA' }],
       ['CredentialService', 'checkoutCredential', { target: 'nope', sessionId: 's', identityId: 'i' }],
       ['CredentialService', 'releaseCredential', { leaseId: 'x' }],
     ];
@@ -379,6 +383,68 @@ describe('broker over gRPC with a real PostgreSQL', () => {
       assert.deepEqual((event?.data as { target: unknown } | undefined)?.target, { name: 'db1-shell', type: 'ssh', host: '127.0.0.1', port: sshd!.port, user: sshd!.user, hostKey, labels: { env: 'test' } });
     });
     for (const event of events) assert.ok(!JSON.stringify(event).includes(privateKey.split('\n')[1]!), `${event.type} carries no private key`);
+  });
+
+  it('registers an identity\'s SSH public keys, lists their fingerprints, answers whose key it is and forgets a removed one', async () => {
+    const created = await broker.call<brokerV1.CreateKeyResponse>('IdentityService', 'createKey', { name: 'ssh-agent', kind: brokerV1.IdentityKind.IDENTITY_KIND_AGENT, groups: ['ops'] });
+    const laptop = ed25519KeyPair('agent@laptop');
+    const line = laptop.publicKeyLine.replace(/ agent@laptop$/, '');
+    const added = await broker.call<brokerV1.AddSshKeyResponse>('IdentityService', 'addSshKey', { name: 'ssh-agent', publicKey: laptop.publicKeyLine });
+    assert.match(added.sshKey!.fingerprint, /^SHA256:[A-Za-z0-9+/]{43}$/);
+    assert.equal(added.sshKey!.publicKey, line);
+
+    await assert.rejects(broker.call('IdentityService', 'addSshKey', { name: 'ssh-agent', publicKey: laptop.publicKeyLine }), grpcError(GrpcStatus.ALREADY_EXISTS, /this SSH key is already registered for 'ssh-agent'/));
+    await assert.rejects(broker.call('IdentityService', 'addSshKey', { name: 'ssh-agent', publicKey: `from="10.0.0.1" ${line}` }), grpcError(GrpcStatus.INVALID_ARGUMENT, /^public_key is not an OpenSSH public key line: 'from="10\.0\.0\.1"' is not a supported key type/));
+    await assert.rejects(broker.call('IdentityService', 'addSshKey', { name: 'nobody', publicKey: line }), grpcError(GrpcStatus.NOT_FOUND, /no API key is named 'nobody'/));
+    await assert.rejects(broker.call('IdentityService', 'addSshKey', { name: 'ci-agent', publicKey: line }), grpcError(GrpcStatus.FAILED_PRECONDITION, /API key 'ci-agent' is revoked/));
+
+    const listed = (await broker.call<brokerV1.ListKeysResponse>('IdentityService', 'listKeys', {})).keys;
+    assert.deepEqual(
+      listed.map((k) => [k.name, k.sshKeys.map((s) => s.fingerprint)]),
+      [['ci-agent', []], ['alice', []], ['ssh-agent', [added.sshKey!.fingerprint]]],
+    );
+
+    const who = await broker.call<brokerV1.AuthenticatePublicKeyResponse>('IdentityService', 'authenticatePublicKey', { name: 'ssh-agent', publicKey: line });
+    assert.deepEqual({ id: who.key!.id, name: who.key!.name, groups: who.key!.groups }, { id: created.key!.id, name: 'ssh-agent', groups: ['ops'] });
+    const messages = new Set<string>();
+    const refusedAs = async (name: string, publicKey: string) =>
+      assert.rejects(broker.call('IdentityService', 'authenticatePublicKey', { name, publicKey }), (error: ServiceError) => {
+        assert.equal(error.code, GrpcStatus.UNAUTHENTICATED);
+        messages.add(error.details);
+        return true;
+      });
+    await refusedAs('alice', line);
+    await refusedAs('nobody', line);
+    await refusedAs('ssh-agent', ed25519KeyPair().publicKeyLine);
+    await refusedAs('ssh-agent', 'not a key');
+
+    await broker.call('IdentityService', 'removeSshKey', { name: 'ssh-agent', fingerprint: added.sshKey!.fingerprint });
+    await refusedAs('ssh-agent', line);
+    assert.equal(messages.size, 1, [...messages].join(' | '));
+    await assert.rejects(
+      broker.call('IdentityService', 'removeSshKey', { name: 'ssh-agent', fingerprint: added.sshKey!.fingerprint }),
+      grpcError(GrpcStatus.NOT_FOUND, /'ssh-agent' has no SSH key with fingerprint SHA256:/),
+    );
+
+    // Registered again, then the API key revoked: the SSH key no longer logs in either.
+    await broker.call('IdentityService', 'addSshKey', { name: 'ssh-agent', publicKey: line });
+    await broker.call('IdentityService', 'authenticatePublicKey', { name: 'ssh-agent', publicKey: line });
+    await broker.call('IdentityService', 'revokeKey', { name: 'ssh-agent' });
+    await refusedAs('ssh-agent', line);
+    assert.equal(messages.size, 1);
+
+    await expectEventually(() => {
+      const chain = events.filter((e) => e.subject === 'identities/ssh-agent');
+      assert.deepEqual(chain.map((e) => e.type), [
+        'dev.tracegate.identity.key_created.v1',
+        'dev.tracegate.identity.ssh_key_added.v1',
+        'dev.tracegate.identity.ssh_key_removed.v1',
+        'dev.tracegate.identity.ssh_key_added.v1',
+        'dev.tracegate.identity.key_revoked.v1',
+      ]);
+      assert.deepEqual(chain[1]!.data, { id: created.key!.id, name: 'ssh-agent', fingerprint: added.sshKey!.fingerprint, publicKey: line });
+      assert.deepEqual(verifyChain(chain), []);
+    });
   });
 
   it('keeps targets across a restart, and rotates the key-encryption key without losing a secret', async () => {

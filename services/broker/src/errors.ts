@@ -5,6 +5,9 @@ export enum BrokerErrorCode {
   TargetExists = 'TARGET_EXISTS',
   KeyNotFound = 'KEY_NOT_FOUND',
   KeyExists = 'KEY_EXISTS',
+  KeyRevoked = 'KEY_REVOKED',
+  SshKeyNotFound = 'SSH_KEY_NOT_FOUND',
+  SshKeyExists = 'SSH_KEY_EXISTS',
   LeaseNotFound = 'LEASE_NOT_FOUND',
   InvalidArgument = 'INVALID_ARGUMENT',
   Unauthenticated = 'UNAUTHENTICATED',
@@ -47,11 +50,15 @@ export function grpcStatusOf(code: BrokerErrorCode): GrpcStatus {
   switch (code) {
     case BrokerErrorCode.TargetNotFound:
     case BrokerErrorCode.KeyNotFound:
+    case BrokerErrorCode.SshKeyNotFound:
     case BrokerErrorCode.LeaseNotFound:
       return GrpcStatus.NOT_FOUND;
     case BrokerErrorCode.TargetExists:
     case BrokerErrorCode.KeyExists:
+    case BrokerErrorCode.SshKeyExists:
       return GrpcStatus.ALREADY_EXISTS;
+    case BrokerErrorCode.KeyRevoked:
+      return GrpcStatus.FAILED_PRECONDITION;
     case BrokerErrorCode.InvalidArgument:
       return GrpcStatus.INVALID_ARGUMENT;
     case BrokerErrorCode.Unauthenticated:

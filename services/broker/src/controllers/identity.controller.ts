@@ -27,4 +27,17 @@ export class IdentityController implements brokerV1.IdentityServiceController {
   async authenticate(request: brokerV1.AuthenticateRequest): Promise<brokerV1.AuthenticateResponse> {
     return { key: await this.issuer.authenticate(request.name, request.secret) };
   }
+
+  async addSshKey(request: brokerV1.AddSshKeyRequest): Promise<brokerV1.AddSshKeyResponse> {
+    return { sshKey: await this.issuer.addSshKey(request) };
+  }
+
+  async removeSshKey(request: brokerV1.RemoveSshKeyRequest): Promise<brokerV1.RemoveSshKeyResponse> {
+    await this.issuer.removeSshKey(request);
+    return {};
+  }
+
+  async authenticatePublicKey(request: brokerV1.AuthenticatePublicKeyRequest): Promise<brokerV1.AuthenticatePublicKeyResponse> {
+    return { key: await this.issuer.authenticatePublicKey(request.name, request.publicKey) };
+  }
 }

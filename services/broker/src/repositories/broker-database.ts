@@ -6,6 +6,8 @@ import { EventChainEntity } from '../entities/event-chain.entity.js';
 import { TargetEntity } from '../entities/target.entity.js';
 import { BrokerInitial1763780000000 } from '../migrations/1763780000000-broker-initial.js';
 import { SshTargets1764000000000 } from '../migrations/1764000000000-ssh-targets.js';
+import { SshKeys1764000000001 } from '../migrations/1764000000001-ssh-keys.js';
+import { SshKeyEntity } from '../entities/ssh-key.entity.js';
 
 export const BROKER_SCHEMA = 'broker';
 export const BROKER_DATA_SOURCE = Symbol('BROKER_DATA_SOURCE');
@@ -16,7 +18,7 @@ export const BROKER_DATA_SOURCE = Symbol('BROKER_DATA_SOURCE');
  * run at start; the schema is never synchronised from the entities.
  */
 export function openBrokerDatabase(databaseUrl: string): Promise<DataSource> {
-  return openServiceDatabase({ databaseUrl, schema: BROKER_SCHEMA, entities: [TargetEntity, ApiKeyEntity, CredentialLeaseEntity, EventChainEntity], migrations: [BrokerInitial1763780000000, SshTargets1764000000000], applicationName: 'tracegate-broker' });
+  return openServiceDatabase({ databaseUrl, schema: BROKER_SCHEMA, entities: [TargetEntity, ApiKeyEntity, SshKeyEntity, CredentialLeaseEntity, EventChainEntity], migrations: [BrokerInitial1763780000000, SshTargets1764000000000, SshKeys1764000000001], applicationName: 'tracegate-broker' });
 }
 
 /** Whether a query failed on a unique constraint (SQLSTATE 23505). */

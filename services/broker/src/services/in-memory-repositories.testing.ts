@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { BrokerError, BrokerErrorCode } from '../errors.js';
 import type { ApiKeyEntity } from '../entities/api-key.entity.js';
 import type { CredentialLeaseEntity } from '../entities/credential-lease.entity.js';
+import type { SshKeyEntity } from '../entities/ssh-key.entity.js';
 import type { TargetEntity } from '../entities/target.entity.js';
 import type { AccessEvent } from '../repositories/access-event-recorder.js';
 import type { ApiKeyRepository } from '../repositories/api-key.repository.js';
@@ -66,6 +67,34 @@ export class InMemoryKeys {
   }
   async findByName(name: string) {
     return this.rows.get(name) ?? null;
+  }
+  readonly sshKeys: SshKeyEntity[] = [];
+
+  async listSshKeys() {
+    return [...this.sshKeys];
+  }
+  async findActiveBySshKey(name: string, fingerprint: string) {
+    const row = this.rows.get(name);
+    return row && !row.revokedAt && this.sshKeys.some((k) => k.apiKeyId === row.id && k.fingerprint === fingerprint) ? row : null;
+  }
+  async addSshKey(name: string, sshKeyFor: (k: ApiKeyEntity) => { sshKey: SshKeyEntity; event: AccessEvent }) {
+    const row = this.rows.get(name);
+    if (!row) throw new BrokerError(BrokerErrorCode.KeyNotFound, `no API key is named '${name}'`);
+    const { sshKey, event } = sshKeyFor(row);
+    if (this.sshKeys.some((k) => k.apiKeyId === sshKey.apiKeyId && k.fingerprint === sshKey.fingerprint)) {
+      throw new BrokerError(BrokerErrorCode.SshKeyExists, `this SSH key is already registered for '${name}'`);
+    }
+    this.sshKeys.push(sshKey);
+    this.events.push(event);
+    return sshKey;
+  }
+  async removeSshKey(name: string, fingerprint: string, eventFor: (k: ApiKeyEntity) => AccessEvent) {
+    const row = this.rows.get(name);
+    if (!row) throw new BrokerError(BrokerErrorCode.KeyNotFound, `no API key is named '${name}'`);
+    const at = this.sshKeys.findIndex((k) => k.apiKeyId === row.id && k.fingerprint === fingerprint);
+    if (at < 0) throw new BrokerError(BrokerErrorCode.SshKeyNotFound, `'${name}' has no SSH key with fingerprint ${fingerprint}`);
+    this.sshKeys.splice(at, 1);
+    this.events.push(eventFor(row));
   }
   async revoke(name: string, at: Date, eventFor: (k: ApiKeyEntity) => AccessEvent) {
     const row = this.rows.get(name);

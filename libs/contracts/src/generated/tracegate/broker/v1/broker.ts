@@ -286,7 +286,23 @@ export interface ApiKey {
   kind: IdentityKind;
   groups: string[];
   createdAt: Timestamp | undefined;
-  revokedAt: Timestamp | undefined;
+  revokedAt:
+    | Timestamp
+    | undefined;
+  /**
+   * The identity's SSH public keys, oldest first. Filled by ListKeys; the Authenticate answers
+   * leave it empty (a login needs only who it is).
+   */
+  sshKeys: SshKey[];
+}
+
+/** An OpenSSH public key registered for an identity. Public keys are not secrets. */
+export interface SshKey {
+  /** `SHA256:<unpadded base64>` of the key blob, as `ssh-keygen -l` prints it. */
+  fingerprint: string;
+  /** `<algorithm> <base64 blob>`, without the comment it was registered with. */
+  publicKey: string;
+  addedAt: Timestamp | undefined;
 }
 
 export interface CreateKeyRequest {
@@ -325,6 +341,43 @@ export interface AuthenticateRequest {
 }
 
 export interface AuthenticateResponse {
+  key: ApiKey | undefined;
+}
+
+export interface AddSshKeyRequest {
+  /** The API key's name. */
+  name: string;
+  /**
+   * One OpenSSH public key line, `<algorithm> <base64 blob> [comment]` (an `id_ed25519.pub`).
+   * Key types: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of 2048 bits or more.
+   */
+  publicKey: string;
+}
+
+export interface AddSshKeyResponse {
+  sshKey: SshKey | undefined;
+}
+
+export interface RemoveSshKeyRequest {
+  name: string;
+  /** The key's fingerprint, `SHA256:…`, as ListKeys shows it. */
+  fingerprint: string;
+}
+
+export interface RemoveSshKeyResponse {
+}
+
+export interface AuthenticatePublicKeyRequest {
+  /** The key's name (from the SSH user name `<key name>:<target>`). */
+  name: string;
+  /**
+   * The public key the client offered, as `<algorithm> <base64 blob>`; the algorithm named inside
+   * the blob is the one that counts.
+   */
+  publicKey: string;
+}
+
+export interface AuthenticatePublicKeyResponse {
   key: ApiKey | undefined;
 }
 
@@ -833,6 +886,11 @@ export const ApiKey: MessageFns<ApiKey> = {
         : isSet(object.revoked_at)
         ? fromJsonTimestamp(object.revoked_at)
         : undefined,
+      sshKeys: globalThis.Array.isArray(object?.sshKeys)
+        ? object.sshKeys.map((e: any) => SshKey.fromJSON(e))
+        : globalThis.Array.isArray(object?.ssh_keys)
+        ? object.ssh_keys.map((e: any) => SshKey.fromJSON(e))
+        : [],
     };
   },
 
@@ -855,6 +913,41 @@ export const ApiKey: MessageFns<ApiKey> = {
     }
     if (message.revokedAt !== undefined) {
       obj.revokedAt = fromTimestamp(message.revokedAt).toISOString();
+    }
+    if (message.sshKeys?.length) {
+      obj.sshKeys = message.sshKeys.map((e) => SshKey.toJSON(e));
+    }
+    return obj;
+  },
+};
+
+export const SshKey: MessageFns<SshKey> = {
+  fromJSON(object: any): SshKey {
+    return {
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+      publicKey: isSet(object.publicKey)
+        ? globalThis.String(object.publicKey)
+        : isSet(object.public_key)
+        ? globalThis.String(object.public_key)
+        : "",
+      addedAt: isSet(object.addedAt)
+        ? fromJsonTimestamp(object.addedAt)
+        : isSet(object.added_at)
+        ? fromJsonTimestamp(object.added_at)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SshKey): unknown {
+    const obj: any = {};
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    if (message.publicKey !== "") {
+      obj.publicKey = message.publicKey;
+    }
+    if (message.addedAt !== undefined) {
+      obj.addedAt = fromTimestamp(message.addedAt).toISOString();
     }
     return obj;
   },
@@ -980,6 +1073,119 @@ export const AuthenticateResponse: MessageFns<AuthenticateResponse> = {
   },
 
   toJSON(message: AuthenticateResponse): unknown {
+    const obj: any = {};
+    if (message.key !== undefined) {
+      obj.key = ApiKey.toJSON(message.key);
+    }
+    return obj;
+  },
+};
+
+export const AddSshKeyRequest: MessageFns<AddSshKeyRequest> = {
+  fromJSON(object: any): AddSshKeyRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      publicKey: isSet(object.publicKey)
+        ? globalThis.String(object.publicKey)
+        : isSet(object.public_key)
+        ? globalThis.String(object.public_key)
+        : "",
+    };
+  },
+
+  toJSON(message: AddSshKeyRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.publicKey !== "") {
+      obj.publicKey = message.publicKey;
+    }
+    return obj;
+  },
+};
+
+export const AddSshKeyResponse: MessageFns<AddSshKeyResponse> = {
+  fromJSON(object: any): AddSshKeyResponse {
+    return {
+      sshKey: isSet(object.sshKey)
+        ? SshKey.fromJSON(object.sshKey)
+        : isSet(object.ssh_key)
+        ? SshKey.fromJSON(object.ssh_key)
+        : undefined,
+    };
+  },
+
+  toJSON(message: AddSshKeyResponse): unknown {
+    const obj: any = {};
+    if (message.sshKey !== undefined) {
+      obj.sshKey = SshKey.toJSON(message.sshKey);
+    }
+    return obj;
+  },
+};
+
+export const RemoveSshKeyRequest: MessageFns<RemoveSshKeyRequest> = {
+  fromJSON(object: any): RemoveSshKeyRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      fingerprint: isSet(object.fingerprint) ? globalThis.String(object.fingerprint) : "",
+    };
+  },
+
+  toJSON(message: RemoveSshKeyRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.fingerprint !== "") {
+      obj.fingerprint = message.fingerprint;
+    }
+    return obj;
+  },
+};
+
+export const RemoveSshKeyResponse: MessageFns<RemoveSshKeyResponse> = {
+  fromJSON(_: any): RemoveSshKeyResponse {
+    return {};
+  },
+
+  toJSON(_: RemoveSshKeyResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+};
+
+export const AuthenticatePublicKeyRequest: MessageFns<AuthenticatePublicKeyRequest> = {
+  fromJSON(object: any): AuthenticatePublicKeyRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      publicKey: isSet(object.publicKey)
+        ? globalThis.String(object.publicKey)
+        : isSet(object.public_key)
+        ? globalThis.String(object.public_key)
+        : "",
+    };
+  },
+
+  toJSON(message: AuthenticatePublicKeyRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.publicKey !== "") {
+      obj.publicKey = message.publicKey;
+    }
+    return obj;
+  },
+};
+
+export const AuthenticatePublicKeyResponse: MessageFns<AuthenticatePublicKeyResponse> = {
+  fromJSON(object: any): AuthenticatePublicKeyResponse {
+    return { key: isSet(object.key) ? ApiKey.fromJSON(object.key) : undefined };
+  },
+
+  toJSON(message: AuthenticatePublicKeyResponse): unknown {
     const obj: any = {};
     if (message.key !== undefined) {
       obj.key = ApiKey.toJSON(message.key);
@@ -1154,7 +1360,12 @@ export function GrantServiceControllerMethods() {
 
 export const GRANT_SERVICE_NAME = "GrantService";
 
-/** IdentityService issues API keys (only their hashes are kept) and authenticates callers. */
+/**
+ * IdentityService issues API keys (only their hashes are kept) and authenticates callers.
+ * An API key's identity may also have OpenSSH public keys, so an SSH client logs in to the
+ * gateway with its own key pair instead of typing the API key. Like every broker call, these need
+ * the internal token: only operators' tools and the gateway call them.
+ */
 
 export interface IdentityServiceClient {
   createKey(request: CreateKeyRequest, metadata?: Metadata): Observable<CreateKeyResponse>;
@@ -1164,9 +1375,32 @@ export interface IdentityServiceClient {
   revokeKey(request: RevokeKeyRequest, metadata?: Metadata): Observable<RevokeKeyResponse>;
 
   authenticate(request: AuthenticateRequest, metadata?: Metadata): Observable<AuthenticateResponse>;
+
+  /** Registers a public key for an active API key's identity. */
+
+  addSshKey(request: AddSshKeyRequest, metadata?: Metadata): Observable<AddSshKeyResponse>;
+
+  removeSshKey(request: RemoveSshKeyRequest, metadata?: Metadata): Observable<RemoveSshKeyResponse>;
+
+  /**
+   * Whose key is this: the identity, when public_key is registered for the named, unrevoked API
+   * key; UNAUTHENTICATED otherwise, with one answer for an unknown name, an unknown key and a
+   * revoked API key. The broker sees no signature: the gateway checks that the client holds the
+   * private key (RFC 4252 §7) before it trusts this answer.
+   */
+
+  authenticatePublicKey(
+    request: AuthenticatePublicKeyRequest,
+    metadata?: Metadata,
+  ): Observable<AuthenticatePublicKeyResponse>;
 }
 
-/** IdentityService issues API keys (only their hashes are kept) and authenticates callers. */
+/**
+ * IdentityService issues API keys (only their hashes are kept) and authenticates callers.
+ * An API key's identity may also have OpenSSH public keys, so an SSH client logs in to the
+ * gateway with its own key pair instead of typing the API key. Like every broker call, these need
+ * the internal token: only operators' tools and the gateway call them.
+ */
 
 export interface IdentityServiceController {
   createKey(
@@ -1188,11 +1422,43 @@ export interface IdentityServiceController {
     request: AuthenticateRequest,
     metadata?: Metadata,
   ): Promise<AuthenticateResponse> | Observable<AuthenticateResponse> | AuthenticateResponse;
+
+  /** Registers a public key for an active API key's identity. */
+
+  addSshKey(
+    request: AddSshKeyRequest,
+    metadata?: Metadata,
+  ): Promise<AddSshKeyResponse> | Observable<AddSshKeyResponse> | AddSshKeyResponse;
+
+  removeSshKey(
+    request: RemoveSshKeyRequest,
+    metadata?: Metadata,
+  ): Promise<RemoveSshKeyResponse> | Observable<RemoveSshKeyResponse> | RemoveSshKeyResponse;
+
+  /**
+   * Whose key is this: the identity, when public_key is registered for the named, unrevoked API
+   * key; UNAUTHENTICATED otherwise, with one answer for an unknown name, an unknown key and a
+   * revoked API key. The broker sees no signature: the gateway checks that the client holds the
+   * private key (RFC 4252 §7) before it trusts this answer.
+   */
+
+  authenticatePublicKey(
+    request: AuthenticatePublicKeyRequest,
+    metadata?: Metadata,
+  ): Promise<AuthenticatePublicKeyResponse> | Observable<AuthenticatePublicKeyResponse> | AuthenticatePublicKeyResponse;
 }
 
 export function IdentityServiceControllerMethods() {
   return function (constructor: Function) {
-    const grpcMethods: string[] = ["createKey", "listKeys", "revokeKey", "authenticate"];
+    const grpcMethods: string[] = [
+      "createKey",
+      "listKeys",
+      "revokeKey",
+      "authenticate",
+      "addSshKey",
+      "removeSshKey",
+      "authenticatePublicKey",
+    ];
     for (const method of grpcMethods) {
       const descriptor: any = Reflect.getOwnPropertyDescriptor(constructor.prototype, method);
       GrpcMethod("IdentityService", method)(constructor.prototype[method], method, descriptor);
