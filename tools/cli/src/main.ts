@@ -20,7 +20,7 @@ commands:
              [--json]
   version    print the version
   target     register, list and remove targets (tracegate target help)
-  key        create, list and revoke API keys (tracegate key help)
+  key        create, list and revoke API keys and their SSH public keys (tracegate key help)
   sessions   list, show, replay and verify recorded sessions (tracegate sessions help)
   audit      rebuild the audit projection from the event log (tracegate audit help)
   traces     submit a reasoning trace, show one under a reader grant (tracegate traces help)

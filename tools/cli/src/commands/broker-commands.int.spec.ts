@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { runCli } from '../testing/run-cli.js';
 import { brokerService } from '@tracegate/broker';
 import { startServices, type RunningProcess } from '@tracegate/runtime';
@@ -13,6 +15,7 @@ const TOKEN = randomBytes(32).toString('base64url');
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 
 const tracegate = runCli;
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('tracegate target / key against a running broker', () => {
   let postgres: PostgresServer;
@@ -144,6 +147,52 @@ describe('tracegate target / key against a running broker', () => {
     const badKind = await tracegate(['key', 'create', '--name', 'x', '--kind', 'robot'], cli);
     assert.equal(badKind.code, 2);
     assert.match(badKind.stderr, /--kind 'robot' must be one of agent, human, service/);
+  });
+
+  it('registers an identity\'s SSH public key from a .pub file, lists its fingerprint as ssh-keygen prints it, and removes it by fingerprint or by the file', async () => {
+    const sshd: SshdServer = await startSshd();
+    try {
+      // A real key pair made by ssh-keygen (the test sshd's authorised client key).
+      const pub = path.join(home, 'id_ed25519.pub');
+      await writeFile(pub, `${sshd.clientPublicKey}\n`);
+      const [, expectedFingerprint] = (await promisify(execFile)('ssh-keygen', ['-l', '-f', pub])).stdout.split(' ');
+      assert.equal((await tracegate(['key', 'create', '--name', 'ssh-agent', '--kind', 'agent'], cli)).code, 0);
+
+      const add = await tracegate(['key', 'add-ssh', 'ssh-agent', `@${pub}`], cli);
+      assert.equal(add.code, 0, add.stderr);
+      assert.match(add.stdout, new RegExp(`^registered SSH key ${escape(expectedFingerprint!)} \\(ED25519\\) for 'ssh-agent'; it logs in with ssh -p <gateway SSH port> 'ssh-agent:<target>'@<gateway host>\\n$`));
+      const again = await tracegate(['key', 'add-ssh', 'ssh-agent', sshd.clientPublicKey], cli);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /^tracegate: this SSH key is already registered for 'ssh-agent'/);
+
+      const list = await tracegate(['key', 'list'], cli);
+      assert.match(list.stdout.split('\n')[0]!, /^NAME\s+KIND\s+GROUPS\s+CREATED\s+STATE\s+ID\s+SSH KEYS$/);
+      assert.match(list.stdout, new RegExp(`^ssh-agent\\s+agent\\s+\\S+\\s+active\\s+[0-9a-f]{32}\\s+${escape(expectedFingerprint!)} \\(ED25519\\)$`, 'm'));
+
+      const byFingerprint = await tracegate(['key', 'remove-ssh', 'ssh-agent', expectedFingerprint!], cli);
+      assert.equal(byFingerprint.code, 0, byFingerprint.stderr);
+      assert.equal(byFingerprint.stdout, `removed SSH key ${expectedFingerprint} from 'ssh-agent'; it no longer logs in\n`);
+      assert.doesNotMatch((await tracegate(['key', 'list'], cli)).stdout, /SHA256:/);
+      assert.equal((await tracegate(['key', 'add-ssh', 'ssh-agent', sshd.clientPublicKey], cli)).code, 0);
+      assert.equal((await tracegate(['key', 'remove-ssh', 'ssh-agent', `@${pub}`], cli)).code, 0);
+      const gone = await tracegate(['key', 'remove-ssh', 'ssh-agent', `@${pub}`], cli);
+      assert.equal(gone.code, 1);
+      assert.match(gone.stderr, /^tracegate: 'ssh-agent' has no SSH key with fingerprint SHA256:/);
+
+      const mistakes: [string[], number, RegExp][] = [
+        [['key', 'add-ssh', 'ssh-agent'], 2, /expected a key name and a public key line or @file/],
+        [['key', 'add-ssh', 'ssh-agent', sshd.clientPublicKey.replace('ssh-ed25519', 'ssh-rsa')], 1, /^tracegate: public_key is not an OpenSSH public key line: the line says ssh-rsa but the key itself is ssh-ed25519/],
+        [['key', 'add-ssh', 'nobody', sshd.clientPublicKey], 1, /^tracegate: no API key is named 'nobody'/],
+        [['key', 'remove-ssh', 'ssh-agent', 'ssh-ed25519 AAAA'], 2, /the public key is not an OpenSSH public key/],
+      ];
+      for (const [args, code, message] of mistakes) {
+        const run = await tracegate(args, cli);
+        assert.equal(run.code, code, `${args.join(' ')}: ${run.stderr}`);
+        assert.match(run.stderr, message);
+      }
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it('reads the internal token from <TRACEGATE_HOME>/internal-token, and a wrong token is refused with a sentence', async () => {

@@ -1,12 +1,17 @@
 import { parseArgs } from 'node:util';
 import { brokerV1 } from '@tracegate/contracts';
 import { brokerConnection, callBroker, isoOf, runCommand, table, UsageError } from './broker-connection.js';
+import { fingerprintOf, parsedPublicKey, publicKeyArgument } from './ssh-keys.js';
 
 export const KEY_USAGE = `usage:
   tracegate key create --name N --kind agent|human|service [--group G]...
       prints a new API key once; clients log in with postgresql://N:<key>@<gateway>:15432/<target>
   tracegate key list
   tracegate key revoke <name>
+  tracegate key add-ssh <name> <public key line or @file>
+      lets the key's identity log in to the gateway's SSH side with its own key pair instead of
+      the API key: ssh -p 2222 '<name>:<target>'@<gateway> … (e.g. @~/.ssh/id_ed25519.pub)
+  tracegate key remove-ssh <name> <SHA256:… fingerprint, public key line or @file>
 
 The broker is at TRACEGATE_BROKER_ADDRESS (default 127.0.0.1:7104); the internal token comes from
 TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.
@@ -30,6 +35,10 @@ export function keyCommand(argv: readonly string[], environment: Record<string, 
         return list(environment);
       case 'revoke':
         return revoke(rest, environment);
+      case 'add-ssh':
+        return addSsh(rest, environment);
+      case 'remove-ssh':
+        return removeSsh(rest, environment);
       case undefined:
       case 'help':
       case '--help':
@@ -80,8 +89,16 @@ async function list(environment: Record<string, string | undefined>): Promise<nu
       process.stdout.write('no API keys; create one with `tracegate key create --name N --kind agent`\n');
       return 0;
     }
-    const rows = keys.map((k) => [k.name, KIND_NAMES[k.kind] ?? String(k.kind), k.groups.join(','), isoOf(k.createdAt), k.revokedAt ? `revoked ${isoOf(k.revokedAt)}` : 'active', k.id]);
-    process.stdout.write(table(['NAME', 'KIND', 'GROUPS', 'CREATED', 'STATE', 'ID'], rows));
+    const rows = keys.map((k) => [
+      k.name,
+      KIND_NAMES[k.kind] ?? String(k.kind),
+      k.groups.join(','),
+      isoOf(k.createdAt),
+      k.revokedAt ? `revoked ${isoOf(k.revokedAt)}` : 'active',
+      k.id,
+      k.sshKeys.map((ssh) => fingerprintOf(ssh.publicKey)).join(', '),
+    ]);
+    process.stdout.write(table(['NAME', 'KIND', 'GROUPS', 'CREATED', 'STATE', 'ID', 'SSH KEYS'], rows));
     return 0;
   } finally {
     identity.close();
@@ -97,6 +114,42 @@ async function revoke(args: readonly string[], environment: Record<string, strin
   try {
     await callBroker(connection, () => identity.revokeKey({ name }));
     process.stdout.write(`revoked API key '${name}'; it no longer authenticates\n`);
+    return 0;
+  } finally {
+    identity.close();
+  }
+}
+
+function twoPositionals(args: readonly string[], second: string): [string, string] {
+  const { positionals } = parseArgs({ args: [...args], allowPositionals: true, strict: true, options: {} });
+  if (positionals.length !== 2) throw new UsageError(`expected a key name and ${second}`);
+  return [positionals[0]!, positionals[1]!];
+}
+
+async function addSsh(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const [name, given] = twoPositionals(args, 'a public key line or @file');
+  const publicKey = publicKeyArgument(given, 'the public key');
+  const connection = brokerConnection(environment);
+  const identity = connection.client<brokerV1.IdentityServiceClient>('IdentityService');
+  try {
+    const { sshKey } = await callBroker(connection, () => identity.addSshKey({ name, publicKey }));
+    process.stdout.write(
+      `registered SSH key ${fingerprintOf(sshKey?.publicKey ?? publicKey)} for '${name}'; it logs in with ssh -p <gateway SSH port> '${name}:<target>'@<gateway host>\n`,
+    );
+    return 0;
+  } finally {
+    identity.close();
+  }
+}
+
+async function removeSsh(args: readonly string[], environment: Record<string, string | undefined>): Promise<number> {
+  const [name, given] = twoPositionals(args, 'the SSH key: its SHA256:… fingerprint, its public key line or @file');
+  const fingerprint = given.startsWith('SHA256:') ? given : parsedPublicKey(publicKeyArgument(given, 'the public key'), 'the public key').fingerprint;
+  const connection = brokerConnection(environment);
+  const identity = connection.client<brokerV1.IdentityServiceClient>('IdentityService');
+  try {
+    await callBroker(connection, () => identity.removeSshKey({ name, fingerprint }));
+    process.stdout.write(`removed SSH key ${fingerprint} from '${name}'; it no longer logs in\n`);
     return 0;
   } finally {
     identity.close();

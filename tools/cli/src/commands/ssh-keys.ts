@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isSshPublicKeyAlgorithm, parseSshPublicKey, SshPublicKeyError } from '@tracegate/runtime/ssh-public-key';
+import { isSshPublicKeyAlgorithm, parseSshPublicKey, SshPublicKeyError, type SshPublicKey } from '@tracegate/runtime/ssh-public-key';
 import { UsageError } from './broker-connection.js';
 
 /** How `ssh-keygen -l` names each key type at the end of its line. */
@@ -41,6 +41,16 @@ export function publicKeyArgument(value: string, flag: string): string {
   if (line.startsWith('@')) throw new UsageError(`${flag}: a known_hosts ${line.split(/\s/)[0]} line does not pin a host key; give the host's own key line`);
   const words = line.split(/[ \t]+/);
   return !isSshPublicKeyAlgorithm(words[0] ?? '') && isSshPublicKeyAlgorithm(words[1] ?? '') ? words.slice(1).join(' ') : line;
+}
+
+/** The key a command-line argument holds, or a usage error saying what is wrong with it. */
+export function parsedPublicKey(line: string, what: string): SshPublicKey {
+  try {
+    return parseSshPublicKey(line);
+  } catch (error) {
+    if (error instanceof SshPublicKeyError) throw new UsageError(`${what} is not an OpenSSH public key: ${error.message}`);
+    throw error;
+  }
 }
 
 /** `SHA256:… (ED25519)`, as `ssh-keygen -l` ends its line; the line itself if it does not parse. */
