@@ -15,12 +15,13 @@ import {
   type StartupMessage,
 } from '../protocol/postgres/index.js';
 import { BackendFramer, BackendType, readCString, readReportFields, type BackendFrame } from './backend-framer.js';
-import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity, type MaskingProfile, type MaskingProfiles, type ResultColumn, type ResultMaskPlan } from './ports.js';
+import { TraceRefusal, type ClientAuthenticator, type CredentialBroker, type ReviewDesk, type SessionRecorder, type StatementContext, type StatementDecision, type StatementJudge, type TraceFeatures, type TraceRegistry, type VerifiedIdentity, type MaskingProfile, type MaskingProfiles, type ResultColumn, type ResultMaskPlan, type StatementLineage, type ViewCatalog } from './ports.js';
 import { NamedQueries } from './named-queries.js';
 import { addHits, backendMessage, copyData, readDataRow, readRowDescription, redactReport, withResultFormats } from './result-messages.js';
 import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type BlankedQuery, type TraceAttachment } from './trace-comments.js';
 import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
 import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
+import { SessionViews } from './view-catalog.js';
 
 export interface SessionOptions {
   readonly tls: tls.SecureContext | undefined;
@@ -52,6 +53,8 @@ export interface SessionDependencies {
   readonly masking: MaskingProfiles | undefined;
   /** Where attached reasoning traces are checked and inline ones stored; without one, a trace is refused. */
   readonly traces: TraceRegistry | undefined;
+  /** The targets' views, for masking columns read through them; without it, a view is seen as a table. */
+  readonly views?: ViewCatalog;
   readonly logger: Logger;
   /** Registers this session for CancelRequests; returns the (processId, secretKey) the client gets. */
   register(session: ClientSession): { processId: number; secretKey: Buffer };
@@ -109,6 +112,8 @@ interface PendingCompletion {
   readonly masking?: MaskingProfile;
   /** The statement text, for the lineage of masked columns. */
   readonly text?: string;
+  /** Its lineage through the target's views, worked out before it was sent (the text alone does not see through views). */
+  readonly lineage?: StatementLineage;
   /** An Execute's portal: its description arrives with a Describe reply, possibly after the Execute was sent. */
   readonly portal?: Portal;
   columns?: ResultColumn[];
@@ -197,6 +202,10 @@ export class ClientSession {
   private readonly idleWaiters: (() => void)[] = [];
   /** Cursors and SQL-prepared queries of this session, whose later FETCH or EXECUTE results are masked by their query's lineage. */
   private readonly namedQueries = new NamedQueries();
+  /** The target's views as this session sees them (its own CREATE VIEWs included). */
+  private views: SessionViews | undefined;
+  /** A view changed in the open transaction: once it ends, the catalog's reading is stale. */
+  private viewsChanging = false;
 
   /**
    * Prepared statements by name ('' unnamed) as the target has them — changed only when the
@@ -382,6 +391,7 @@ export class ClientSession {
     }
     this.leaseId = lease.leaseId;
     this.targetLabels = lease.labels ?? {};
+    if (this.deps.views) this.views = new SessionViews(this.deps.views, this.targetName, lease.endpoint);
     try {
       this.upstream = await loginToTarget(lease.endpoint, this.startup!.parameters, { timeoutMs: this.options.upstreamTimeoutMs, maxMessageLength: this.options.maxMessageLength });
     } catch (error) {
@@ -663,7 +673,10 @@ export class ClientSession {
     await Promise.all(partials.map((p, i) => this.record(ids[i]!, this.context(p), decisions[i]!, 0)));
     const denied = decisions.some((d) => d.effect !== 'allow');
     const now = Date.now();
-    ids.forEach((id, i) => this.pending.push(this.pendingEntry(id, decisions[i]!, partials[i]!.text, undefined, now)));
+    // In order: a view an earlier statement of the query defines is seen by the later ones.
+    const lineages: (StatementLineage | undefined)[] = [];
+    for (const [i, p] of partials.entries()) lineages.push(await this.lineageThroughViews(p.text, decisions[i]!));
+    ids.forEach((id, i) => this.pending.push(this.pendingEntry(id, decisions[i]!, partials[i]!.text, undefined, now, lineages[i])));
     this.closeBatch();
     if (!denied) {
       this.sendUpstream({ type: 'query', text });
@@ -831,7 +844,9 @@ export class ClientSession {
       statementId = randomUUID();
       await this.record(statementId, prepared.context, prepared.decision, portal.parameterCount, portal);
     }
-    const entry = this.pendingEntry(statementId, prepared?.deniedStatementId ? undefined : prepared?.decision, prepared?.context.text, portal);
+    const decision = prepared?.deniedStatementId ? undefined : prepared?.decision;
+    const lineage = prepared ? await this.lineageThroughViews(prepared.context.text, decision) : undefined;
+    const entry = this.pendingEntry(statementId, decision, prepared?.context.text, portal, Date.now(), lineage);
     if (entry.masking && portal && !portal.describing && !prepared?.shape?.describing) {
       // Masking needs the result's columns, and the client asked for none: the gateway asks,
       // and keeps the answer to itself.
@@ -851,11 +866,23 @@ export class ClientSession {
     return this.sent;
   }
 
+  /**
+   * The lineage through the target's views of a statement about to run, when its result is
+   * masked; notes a change to views the statement makes. The catalog's reading is shared and
+   * cached, so this is a lookup, except on first use and when the statement names a relation the
+   * reading does not know.
+   */
+  private async lineageThroughViews(text: string, decision: StatementDecision | undefined): Promise<StatementLineage | undefined> {
+    if (!this.views || decision?.effect !== 'allow') return undefined;
+    this.views.noteStatement(text);
+    return decision.maskingProfile ? this.views.lineage(text) : undefined;
+  }
+
   /** What the gateway tracks of a statement sent to the target until it completes. */
-  private pendingEntry(statementId: string, decision: StatementDecision | undefined, text: string | undefined, portal: Portal | undefined, startedAt = Date.now()): PendingCompletion {
+  private pendingEntry(statementId: string, decision: StatementDecision | undefined, text: string | undefined, portal: Portal | undefined, startedAt = Date.now(), lineage?: StatementLineage): PendingCompletion {
     const masking = decision?.effect === 'allow' && decision.maskingProfile ? this.deps.masking?.profile(decision.maskingProfile) : undefined;
     if (masking) this.lastMasking = masking;
-    if (masking && text !== undefined) this.namedQueries.remember(text);
+    if (masking && text !== undefined) this.namedQueries.remember(text, this.views?.views);
     return {
       statementId,
       startedAt,
@@ -867,6 +894,7 @@ export class ClientSession {
       chunk: 0,
       ...(masking ? { masking } : {}),
       ...(text !== undefined ? { text } : {}),
+      ...(lineage ? { lineage } : {}),
       ...(portal ? { portal } : {}),
     };
   }
@@ -960,7 +988,7 @@ export class ClientSession {
       return undefined;
     }
     entry.columns = columns;
-    const plan = entry.masking.planResult(columns, this.namedQueries.lineageFor(entry.text ?? '') ?? entry.text ?? '');
+    const plan = entry.masking.planResult(columns, this.namedQueries.lineageFor(entry.text ?? '') ?? entry.lineage ?? entry.text ?? '');
     if ('refused' in plan) entry.refused = plan.refused;
     else entry.plan = plan;
     return entry.plan;
@@ -1030,6 +1058,7 @@ export class ClientSession {
           return serializeBackend.errorResponse({ severity: 'ERROR', sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, message: head.refused });
         }
         const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : frame.type === BackendType.FunctionCallResponse ? 'FUNCTION CALL' : '';
+        if (tag.endsWith(' VIEW')) this.viewsChanging = true;
         this.complete(head, { commandTag: tag, rows: head.rows, sqlstate: '', errorMessage: '', executed: true });
         return undefined;
       }
@@ -1070,6 +1099,12 @@ export class ClientSession {
         const status = frame.body[0];
         if (status === 0x49 || status === 0x54 || status === 0x45) this.transactionStatus = String.fromCharCode(status) as 'I' | 'T' | 'E';
         const batch = this.openBatches.shift();
+        // A view created, changed or dropped: read the catalog again now, and once more when its
+        // transaction ends (before that, no other connection sees the change).
+        if (this.viewsChanging) {
+          this.views?.changed();
+          if (status === 0x49) this.viewsChanging = false;
+        }
         // Resolved after this chunk is relayed (promise callbacks run after this handler returns).
         if (this.openBatches.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();
         // Parses, Closes and Describes of that batch still unanswered were refused or skipped.

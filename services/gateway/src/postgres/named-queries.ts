@@ -1,4 +1,4 @@
-import { namedQueryLineage } from '@tracegate/masking-engine';
+import { namedQueryLineage, type ViewDefinitions } from '@tracegate/masking-engine';
 import type { StatementLineage } from './ports.js';
 
 const DECLARES = /^\s*(?:DECLARE|PREPARE)\b/i;
@@ -15,10 +15,10 @@ export class NamedQueries {
   private readonly cursors = new Map<string, StatementLineage>();
   private readonly prepared = new Map<string, StatementLineage>();
 
-  /** Notes a DECLARE or PREPARE the session runs (the cheap test first: most statements are neither). */
-  remember(text: string): void {
+  /** Notes a DECLARE or PREPARE the session runs (the cheap test first: most statements are neither), seeing through the target's views when given them. */
+  remember(text: string, views?: ViewDefinitions): void {
     if (!DECLARES.test(text)) return;
-    const named = namedQueryLineage(text);
+    const named = namedQueryLineage(text, views);
     if (!named) return;
     (named.kind === 'cursor' ? this.cursors : this.prepared).set(named.name, named.lineage);
   }

@@ -1,4 +1,4 @@
-import type { LineageAnalysis, MaskingHits, MaskingRefusal, ResultColumn, ResultMaskPlan } from '@tracegate/masking-engine';
+import type { LineageAnalysis, MaskingHits, MaskingRefusal, ResultColumn, ResultMaskPlan, ViewDefinitions } from '@tracegate/masking-engine';
 import type { TargetEndpoint } from './upstream-login.js';
 
 /** Who a client proved to be, with its API key (later: an OIDC or grant token). */
@@ -185,6 +185,27 @@ export type { MaskingHits, MaskingRefusal, ResultColumn, ResultMaskPlan };
  * result's own statement text does not say: a FETCH from a cursor, an EXECUTE of a PREPAREd query.
  */
 export type StatementLineage = LineageAnalysis;
+
+/**
+ * A target's views and materialized views with their defining queries, as its catalog had them
+ * when last read: a column rule follows its column through them into the base tables.
+ */
+export interface TargetViews extends ViewDefinitions {
+  /** Whether the name was a relation then (or was looked for moments ago): one it does not know calls for a fresh read. */
+  knows(name: string, schema: string | undefined): boolean;
+}
+
+/** The targets' views, read from each target's catalog and cached per target: no round trip per statement. */
+export interface ViewCatalog {
+  /** The target's views as last read; undefined when they must be read (first use, or a failed read to retry). */
+  current(target: string): TargetViews | undefined;
+  /**
+   * Reads them again, logging in as `endpoint` says (the session's lease); callers during a read
+   * share the next one. `looking` names the relations (`name` or `schema.name`) a statement
+   * could not find: those still missing stay known as absent a while. Never rejects.
+   */
+  refresh(target: string, endpoint: TargetEndpoint, looking?: readonly string[]): Promise<TargetViews>;
+}
 
 /** A masking profile compiled for the hot path (the masking engine, libs/masking). */
 export interface MaskingProfile {

@@ -4,8 +4,9 @@ import type tls from 'node:tls';
 import { assertPortFree, type Logger } from '@tracegate/runtime';
 import { serializeFrontend } from '../protocol/postgres/index.js';
 import { ClientSession, type SessionOptions } from './client-session.js';
-import type { ClientAuthenticator, CredentialBroker, MaskingProfiles, ReviewDesk, SessionRecorder, StatementJudge, TraceRegistry } from './ports.js';
+import type { ClientAuthenticator, CredentialBroker, MaskingProfiles, ReviewDesk, SessionRecorder, StatementJudge, TraceRegistry, ViewCatalog } from './ports.js';
 import { loadSqlParser } from './statements.js';
+import { TargetViewCatalog } from './view-catalog.js';
 
 export interface PostgresListenerOptions extends SessionOptions {
   readonly host: string;
@@ -22,12 +23,16 @@ export class PostgresListener {
   private server: net.Server | undefined;
   private readonly sessions = new Set<ClientSession>();
   private readonly byProcessId = new Map<number, { session: ClientSession; secretKey: Buffer }>();
+  /** Shared by all sessions: each target's views are read once, not per session. */
+  private readonly views: ViewCatalog;
 
   constructor(
     private readonly options: PostgresListenerOptions,
-    private readonly ports: { authenticator: ClientAuthenticator; broker: CredentialBroker; judge: StatementJudge; recorder: SessionRecorder; reviews?: ReviewDesk; traces?: TraceRegistry; masking?: MaskingProfiles },
+    private readonly ports: { authenticator: ClientAuthenticator; broker: CredentialBroker; judge: StatementJudge; recorder: SessionRecorder; reviews?: ReviewDesk; traces?: TraceRegistry; masking?: MaskingProfiles; views?: ViewCatalog },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.views = ports.views ?? new TargetViewCatalog({ timeoutMs: options.upstreamTimeoutMs, maxMessageLength: options.maxMessageLength, logger });
+  }
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -55,6 +60,7 @@ export class PostgresListener {
         reviews: this.ports.reviews,
         traces: this.ports.traces,
         masking: this.ports.masking,
+        views: this.views,
         logger: this.logger,
         register: (s) => this.register(s),
         unregister: (s) => this.unregister(s),
