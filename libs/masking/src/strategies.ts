@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
+import { HmacSha256 } from './hmac-sha256.js';
 
 /** How a masked value is replaced (proto tracegate.masking.v1.Strategy). */
 export const STRATEGIES = ['redact', 'partial', 'hash', 'null', 'format-preserving'] as const;
@@ -24,12 +25,17 @@ export const MIN_HASH_KEY_BYTES = 32;
 export class StrategyApplier {
   /** A KeyObject: createHmac imports a raw Buffer key on every call, which costs several times the HMAC itself. */
   private readonly hashKey: KeyObject;
+  /** The hash strategy's HMAC, a third of createHmac's cost on short values (see HmacSha256). */
+  private readonly tokenMac: HmacSha256;
+  /** A value's UTF-8 bytes on their way into tokenMac; grows with the longest value. */
+  private encoded = Buffer.allocUnsafe(256);
 
   constructor(hashKey: Buffer) {
     if (hashKey.length < MIN_HASH_KEY_BYTES) {
       throw new RangeError(`the masking hash key has ${hashKey.length} bytes; it needs at least ${MIN_HASH_KEY_BYTES} (generate one with \`openssl rand -base64 32\`)`);
     }
     this.hashKey = createSecretKey(hashKey);
+    this.tokenMac = new HmacSha256(hashKey);
   }
 
   /**
@@ -45,7 +51,7 @@ export class StrategyApplier {
       case 'partial':
         return partial(value, keepLast);
       case 'hash':
-        return this.cached('h', value, () => `h_${this.hmac(value).subarray(0, 12).toString('hex')}`);
+        return this.cached('h', value, () => this.hashToken(value));
       case 'format-preserving':
         return this.cached('f', value, () => this.formatPreserving(value));
     }
@@ -79,8 +85,32 @@ export class StrategyApplier {
     return out;
   }
 
-  private hmac(value: string): Buffer {
-    return createHmac('sha256', this.hashKey).update(value, 'utf8').digest();
+  /** The hash token of a value: `h_` and the first 12 bytes of its HMAC in hex. */
+  private hashToken(value: string): string {
+    if (this.encoded.length < value.length * 3) this.encoded = Buffer.allocUnsafe(value.length * 3);
+    const n = this.encoded.write(value, 0, 'utf8');
+    const mac = this.tokenMac.mac(this.encoded, 0, n);
+    let token = 'h_';
+    for (let i = 0; i < HASH_TOKEN_BYTES; i++) token += HEX_PAIRS[mac[i]!]!;
+    return token;
+  }
+
+  /**
+   * The hash token of the UTF-8 text in bytes[start, end), written as ASCII at out[at]; returns
+   * where it ends (HASH_TOKEN_LENGTH later). The same token apply() gives the decoded text, made
+   * without decoding it: the DataRow path of the hash strategy.
+   */
+  writeHashToken(bytes: Uint8Array, start: number, end: number, out: Uint8Array, at: number): number {
+    const mac = this.tokenMac.mac(bytes, start, end);
+    out[at] = 0x68; // h
+    out[at + 1] = 0x5f; // _
+    let o = at + 2;
+    for (let i = 0; i < HASH_TOKEN_BYTES; i++) {
+      const b = mac[i]!;
+      out[o++] = HEX_DIGITS[b >> 4]!;
+      out[o++] = HEX_DIGITS[b & 15]!;
+    }
+    return o;
   }
 
   /**
@@ -111,6 +141,12 @@ export class StrategyApplier {
     return blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks);
   }
 }
+
+/** How many HMAC bytes a hash token shows, and its length in characters ("h_" and their hex). */
+const HASH_TOKEN_BYTES = 12;
+export const HASH_TOKEN_LENGTH = 2 + 2 * HASH_TOKEN_BYTES;
+const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
+const HEX_PAIRS = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 const SURROGATE = /[\uD800-\uDFFF]/;
 
