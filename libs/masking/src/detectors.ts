@@ -45,8 +45,18 @@ interface Detector {
   readonly pattern: RegExp;
   /** The capture group that holds the secret (1 for "password in a URL"); 0 = the whole match. */
   readonly group?: number;
-  /** Cheap test on the text's traits: false means the pattern cannot match, so it is not run. */
-  readonly mayOccur: (text: string, traits: TextTraits) => boolean;
+  /**
+   * Cheap test on the text's character counts: false means no finding is possible, so the
+   * pattern is not run. It must be a necessary condition (a row skips the text on it alone).
+   */
+  readonly needs: (traits: TextTraits) => boolean;
+  /** A second necessary condition, on the text itself (a substring the pattern cannot match without). */
+  readonly hint?: (text: string) => boolean;
+  /**
+   * A literal every match holds, at most `within` characters after the match starts: the pattern
+   * is started near each occurrence instead of at every position, and not at all past the last.
+   */
+  readonly anchor?: { readonly text: string; readonly within: number };
   readonly validate?: (value: string) => boolean;
 }
 
@@ -64,6 +74,10 @@ export interface TextTraits {
   underscores: number;
   /** The longest run of characters a token (base64, url-safe) is made of. */
   longestToken: number;
+  /** The most digits in a run of digits separated by single spaces or hyphens (cards, SSNs). */
+  groupedDigits: number;
+  /** The most digits in a run of digits, spaces, '.', '-', '+', '(' and ')' (phone numbers). */
+  phoneDigits: number;
 }
 
 /** Character classes for traitsOf: 1 digit, 2 upper, 3 lower, 4 '_', 5 '+' '/' '-', 6 '@', 7 ':', 8 '.', 9 '=', 0 anything else. */
@@ -77,22 +91,95 @@ CHAR_CLASS[64] = 6;
 CHAR_CLASS[58] = 7;
 CHAR_CLASS[46] = 8;
 CHAR_CLASS[61] = 9;
+/** What a character does to the digit runs: 1 digit, 2 a card/SSN separator (space, '-'), 3 phone-only punctuation ('.', '+', '(', ')'), 0 ends both runs. */
+const RUN_CLASS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) RUN_CLASS[c] = 1;
+RUN_CLASS[32] = RUN_CLASS[45] = 2;
+RUN_CLASS[46] = RUN_CLASS[43] = RUN_CLASS[40] = RUN_CLASS[41] = 3;
+
 const counts = new Int32Array(10);
+
+/** traitsOf's loop is written out twice, for strings and for bytes: a call per character would cost more than the counting. */
+function traitsFrom(counts: Int32Array, longest: number, grouped: number, phone: number): TextTraits {
+  return {
+    digits: counts[1]!,
+    upper: counts[2]!,
+    underscores: counts[4]!,
+    at: counts[6]!,
+    colons: counts[7]!,
+    dots: counts[8]!,
+    equals: counts[9]!,
+    longestToken: longest,
+    groupedDigits: grouped,
+    phoneDigits: phone,
+  };
+}
 
 export function traitsOf(text: string): TextTraits {
   counts.fill(0);
-  let run = 0;
+  let token = 0;
   let longest = 0;
+  let grouped = 0;
+  let groupedMax = 0;
+  let phone = 0;
+  let phoneMax = 0;
+  // The previous character was a digit: a single separator keeps a card's run going.
+  let afterDigit = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     const k = c < 128 ? CHAR_CLASS[c]! : 0;
     counts[k]!++;
     // Classes 1–5 are the characters tokens (base64, url-safe) are made of.
     if (k !== 0 && k <= 5) {
-      if (++run > longest) longest = run;
-    } else run = 0;
+      if (++token > longest) longest = token;
+    } else token = 0;
+    const r = c < 128 ? RUN_CLASS[c]! : 0;
+    if (r === 1) {
+      if (++grouped > groupedMax) groupedMax = grouped;
+      if (++phone > phoneMax) phoneMax = phone;
+      afterDigit = true;
+      continue;
+    }
+    if (r === 0) phone = 0;
+    if (r !== 2 || !afterDigit) grouped = 0;
+    afterDigit = false;
   }
-  return { digits: counts[1]!, upper: counts[2]!, underscores: counts[4]!, at: counts[6]!, colons: counts[7]!, dots: counts[8]!, equals: counts[9]!, longestToken: longest };
+  return traitsFrom(counts, longest, groupedMax, phoneMax);
+}
+
+/**
+ * The traits of bytes[start, end) read as ASCII text, or undefined when a byte is not ASCII (such
+ * text is decoded and folded before detection, which can add digits and letters). traitsOf's loop.
+ */
+export function asciiTraitsOf(bytes: Uint8Array, start: number, end: number): TextTraits | undefined {
+  counts.fill(0);
+  let token = 0;
+  let longest = 0;
+  let grouped = 0;
+  let groupedMax = 0;
+  let phone = 0;
+  let phoneMax = 0;
+  let afterDigit = false;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i]!;
+    if (c >= 128) return undefined;
+    const k = CHAR_CLASS[c]!;
+    counts[k]!++;
+    if (k !== 0 && k <= 5) {
+      if (++token > longest) longest = token;
+    } else token = 0;
+    const r = RUN_CLASS[c]!;
+    if (r === 1) {
+      if (++grouped > groupedMax) groupedMax = grouped;
+      if (++phone > phoneMax) phoneMax = phone;
+      afterDigit = true;
+      continue;
+    }
+    if (r === 0) phone = 0;
+    if (r !== 2 || !afterDigit) grouped = 0;
+    afterDigit = false;
+  }
+  return traitsFrom(counts, longest, groupedMax, phoneMax);
 }
 
 // ---- validators -------------------------------------------------------------------------------
@@ -232,17 +319,23 @@ function highEntropyValid(value: string): boolean {
 
 // ---- detectors --------------------------------------------------------------------------------
 
+/** The keywords of credential-in-url's key-value form, as substrings (pgpassword and passwd hold "pass"). */
+const CREDENTIAL_KEYWORD = /pass|pwd|secret|api|token/i;
+
 const DETECTORS: readonly Detector[] = [
   {
     name: 'private-key',
     // An unterminated block (a truncated key) is a secret too: it runs to the end of the text.
     pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*$)/g,
-    mayOccur: (t, x) => x.upper >= 10 && t.includes('PRIVATE KEY'),
+    needs: (x) => x.upper >= 10,
+    hint: (t) => t.includes('PRIVATE KEY'),
+    anchor: { text: '-----BEGIN ', within: 0 },
   },
   {
     name: 'jwt',
     pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![A-Za-z0-9_-])/g,
-    mayOccur: (t, x) => x.dots >= 2 && t.includes('eyJ'),
+    needs: (x) => x.dots >= 2,
+    anchor: { text: 'eyJ', within: 0 },
     validate: jwtValid,
   },
   {
@@ -250,75 +343,87 @@ const DETECTORS: readonly Detector[] = [
     // scheme://user:PASSWORD@host, and password=… / pwd=… in key-value connection strings, "password": "…" in JSON.
     pattern: /(?:\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s:/@'"]*:([^\s@/'"]+)@|\b(?:password|passwd|pwd|pgpassword|secret|api[_-]?key|access[_-]?token)["']?\s*[=:]\s*(?!\s)("[^"]*"|'[^']*'|[^\s;&,'"]+))/dgi,
     group: -1,
-    mayOccur: (_t, x) => x.at > 0 || x.equals > 0 || x.colons > 0,
+    // A URL's password follows "://" and a ':'; a key-value one follows '=' or ':' after a keyword.
+    needs: (x) => x.equals > 0 || x.colons > 0,
+    hint: (t) => t.includes('://') || CREDENTIAL_KEYWORD.test(t),
   },
   {
     name: 'aws-access-key',
     pattern: /(?<![A-Z0-9])(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-9])/g,
-    mayOccur: (t, x) => x.upper >= 4 && x.upper + x.digits >= 20 && /A[KSGIRNBC][A-Z]A/.test(t),
+    needs: (x) => x.upper >= 4 && x.upper + x.digits >= 20,
+    hint: (t) => /A[KSGIRNBC][A-Z]A/.test(t),
   },
   {
     name: 'github-token',
     pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})(?![A-Za-z0-9_])/g,
-    mayOccur: (t, x) => x.underscores > 0 && (t.includes('gh') || t.includes('github_pat_')),
+    needs: (x) => x.underscores > 0 && x.longestToken >= 40,
+    // Both forms start with 'g' (ghp_…, github_pat_…).
+    hint: (t) => t.includes('gh') || t.includes('github_pat_'),
+    anchor: { text: 'g', within: 0 },
   },
   {
     name: 'slack-token',
     pattern: /(?<![A-Za-z0-9-])(?:xox[abposre]-\d+-[A-Za-z0-9-]{10,}|xapp-\d-[A-Z0-9]+-\d+-[a-f0-9]+|https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]+\/B[A-Z0-9]+\/[A-Za-z0-9]{16,})/g,
-    mayOccur: (t, x) => x.longestToken >= 10 && (t.includes('xox') || t.includes('xapp-') || t.includes('hooks.slack.com')),
+    needs: (x) => x.longestToken >= 10,
+    hint: (t) => t.includes('xox') || t.includes('xapp-') || t.includes('hooks.slack.com'),
   },
   {
     name: 'saas-token',
     // Stripe, Google API, OpenAI, Anthropic, npm, PyPI, GitLab, SendGrid, Twilio.
     pattern: /(?<![A-Za-z0-9_-])(?:[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{32,}|npm_[A-Za-z0-9]{36}|pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}|glpat-[A-Za-z0-9_-]{20}|SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}|SK[0-9a-f]{32})(?![A-Za-z0-9_-])/g,
-    mayOccur: (t, x) => x.longestToken >= 20 && /k_|AIza|sk-|npm_|pypi-|glpat-|SG\.|SK/.test(t),
+    needs: (x) => x.longestToken >= 20,
+    hint: (t) => /k_|AIza|sk-|npm_|pypi-|glpat-|SG\.|SK/.test(t),
   },
   {
     name: 'email',
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
-    mayOccur: (_t, x) => x.at > 0 && x.dots > 0,
+    needs: (x) => x.at > 0 && x.dots > 0,
+    // The local part is at most 64 characters: a match starts no further than that before its '@'.
+    anchor: { text: '@', within: 64 },
     validate: (v) => !v.includes('..'),
   },
   {
     name: 'iban',
     pattern: /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?(?![A-Za-z0-9])/g,
-    mayOccur: (_t, x) => x.digits >= 2 && x.upper >= 2,
+    needs: (x) => x.digits >= 2 && x.upper >= 2,
     validate: ibanValid,
   },
   {
     name: 'payment-card',
     pattern: /(?<![\d-])\d{4}(?:[ -]?\d{2,6}){2,4}(?![\d-])/g,
-    mayOccur: (_t, x) => x.digits >= 12,
+    // The validator wants 12–19 digits, and a match's digits are one run with single separators.
+    needs: (x) => x.groupedDigits >= 12,
     validate: paymentCardValid,
   },
   {
     name: 'us-ssn',
     pattern: /(?<![\d-])\d{3}([- ])\d{2}\1\d{4}(?![\d-])/g,
-    mayOccur: (_t, x) => x.digits >= 9,
+    needs: (x) => x.groupedDigits >= 9,
     validate: ssnValid,
   },
   {
     name: 'phone',
     pattern: /(?<![\w+.-])(?:\+[1-9]\d{0,2}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{1,4}(?:[ .-]?\d{2,4}){1,4}|(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}|1[ .-]\d{3}[ .-]\d{3}[ .-]\d{4}|0\d{2,4}[ -]\d{3,4}[ -]?\d{3,4})(?![\w.-]*\d)(?![\w-])/g,
-    mayOccur: (_t, x) => x.digits >= 7,
+    // The validator wants at least 8 digits, all inside one run of phone characters.
+    needs: (x) => x.phoneDigits >= 8,
     validate: phoneValid,
   },
   {
     name: 'ipv4',
     pattern: /(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\d]|\.\d)/g,
-    mayOccur: (_t, x) => x.dots >= 3 && x.digits >= 4,
+    needs: (x) => x.dots >= 3 && x.digits >= 4,
     validate: ipv4Valid,
   },
   {
     name: 'ipv6',
     pattern: /(?<![0-9A-Za-z_:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![0-9A-Za-z_:]|\.\d)/g,
-    mayOccur: (_t, x) => x.colons >= 2,
+    needs: (x) => x.colons >= 2,
     validate: ipv6Valid,
   },
   {
     name: 'high-entropy-secret',
     pattern: /(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{20,512}={0,2}(?![A-Za-z0-9+/=_-])/g,
-    mayOccur: (_t, x) => x.longestToken >= 20 && x.digits > 0 && x.upper > 0,
+    needs: (x) => x.longestToken >= 20 && x.digits > 0 && x.upper > 0,
     validate: highEntropyValid,
   },
 ];
@@ -344,17 +449,32 @@ export class DetectorSet {
     return this.detectors.map((d) => d.name);
   }
 
-  /** Findings in `text` (ASCII-folded already), sorted by start. */
-  scan(text: string): Finding[] {
+  /** Whether any detector could find something in a text with these traits: false, and the text is clean. */
+  mayFind(traits: TextTraits): boolean {
+    for (const detector of this.detectors) if (detector.needs(traits)) return true;
+    return false;
+  }
+
+  /** Findings in `text` (ASCII-folded already), sorted by start; `traits` when already counted. */
+  scan(text: string, traits: TextTraits = traitsOf(text)): Finding[] {
     // Claimed spans, sorted and disjoint: a candidate's overlap is a binary search, so a text
     // dense with values stays linear-logarithmic rather than quadratic.
     let claimed: Finding[] = [];
-    const traits = traitsOf(text);
     for (const detector of this.detectors) {
-      if (!detector.mayOccur(text, traits)) continue;
+      if (!detector.needs(traits) || (detector.hint !== undefined && !detector.hint(text))) continue;
       const added: Finding[] = [];
-      detector.pattern.lastIndex = 0;
-      for (let m = detector.pattern.exec(text); m !== null; m = detector.pattern.exec(text)) {
+      const { pattern, anchor } = detector;
+      let from = 0;
+      for (;;) {
+        if (anchor) {
+          const at = text.indexOf(anchor.text, from);
+          if (at < 0) break;
+          // Lookbehinds still see the text before lastIndex: starting later changes no match.
+          pattern.lastIndex = Math.max(from, at - anchor.within);
+        } else pattern.lastIndex = from;
+        const m = pattern.exec(text);
+        if (m === null) break;
+        from = pattern.lastIndex;
         let start = m.index;
         let end = start + m[0].length;
         if (detector.group !== undefined) {

@@ -1,4 +1,4 @@
-import { DetectorSet, type DetectorName, type Finding } from './detectors.js';
+import { DETECTOR_NAMES, DetectorSet, type DetectorName, type Finding, type TextTraits } from './detectors.js';
 import { foldToAscii, originalSpan, type FoldedText } from './fold.js';
 import { maskJsonPath, type Json, type JsonPath } from './json-path.js';
 import type { MaskingHits } from './profile.js';
@@ -65,6 +65,9 @@ function parseJsonDocument(text: string, json: 'always' | 'if-json'): Json | und
   }
 }
 
+/** Hit names made once: a template string per finding would be a new string to hash each time. */
+const DETECTOR_HIT_KEYS = Object.fromEntries(DETECTOR_NAMES.map((name) => [name, `detector:${name}`])) as Record<DetectorName, string>;
+
 /** Findings in a text, with the folding needed to map them back to it. */
 export interface Scan {
   readonly folded: FoldedText;
@@ -120,6 +123,13 @@ export class TextMasker {
     return findings.length > 0 ? { folded, findings } : undefined;
   }
 
+  /** maskDetected for a text known to be ASCII, whose traits are counted already: nothing to fold. */
+  maskAscii(text: string, traits: TextTraits, hits: HitCounter): string {
+    if (this.detectors.size === 0 || text.length < 3) return text;
+    const findings = this.detectors.scan(text, traits);
+    return findings.length > 0 ? this.applyFindings(text, { folded: { text, starts: undefined, ends: undefined }, findings }, 0, text.length, hits) : text;
+  }
+
   maskDetected(text: string, hits: HitCounter): string {
     const scan = this.scan(text);
     return scan ? this.applyFindings(text, scan, 0, text.length, hits) : text;
@@ -139,7 +149,7 @@ export class TextMasker {
       const strategy = action.strategy === 'null' ? 'redact' : action.strategy;
       out += text.slice(at, start) + this.applier.apply(value, strategy, action.keepLast, finding.detector);
       at = end;
-      hits.add(`detector:${finding.detector}`);
+      hits.add(DETECTOR_HIT_KEYS[finding.detector]);
     }
     return out + text.slice(at, to);
   }
