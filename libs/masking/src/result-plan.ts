@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
+import { asciiTraitsOf } from './detectors.js';
 import type { MaskingHits } from './profile.js';
-import type { MaskingStrategy, StrategyApplier } from './strategies.js';
+import { HASH_TOKEN_LENGTH, REDACTED, type MaskingStrategy, type StrategyApplier } from './strategies.js';
 import type { HitCounter, TextMasker } from './text-masker.js';
 
 /** A column of a result, as a RowDescription describes it. */
@@ -55,6 +56,23 @@ const TEXTUAL = new Set<number>([PgType.text, PgType.varchar, PgType.bpchar, PgT
  * quotes) leaves the literal valid.
  */
 const TEXT_ARRAYS = new Set<number>([1009, 1015, 1014, 199, 3807]);
+/**
+ * Arrays whose binary form the plan rebuilds element by element (array_send: Int32 dimensions,
+ * Int32 has-nulls, element OID, per dimension Int32 size and lower bound, then per element an
+ * Int32 length, -1 for NULL, and its bytes): the element type and how its values are scanned.
+ */
+const BINARY_ARRAYS = new Map<number, { readonly oid: number; readonly codec: ElementCodec }>([
+  [1009, { oid: PgType.text, codec: 'text' }],
+  [1015, { oid: PgType.varchar, codec: 'text' }],
+  [1014, { oid: PgType.bpchar, codec: 'text' }],
+  [1003, { oid: PgType.name, codec: 'text' }],
+  [143, { oid: PgType.xml, codec: 'text' }],
+  [199, { oid: PgType.json, codec: 'json' }],
+  [3807, { oid: PgType.jsonb, codec: 'jsonb-binary' }],
+  [1001, { oid: PgType.bytea, codec: 'bytea-raw' }],
+]);
+/** Element codecs of binary arrays: the binary forms of text-like types. */
+type ElementCodec = 'text' | 'json' | 'jsonb-binary' | 'bytea-raw';
 
 /** A whole-column rule, resolved for one column. */
 export interface WholeColumnMask {
@@ -70,7 +88,7 @@ type Codec =
   | 'json'
   /** jsonb binary: a version byte (1) then the JSON text. */
   | 'jsonb-binary'
-  /** bytea in text format: \x and hex digits. */
+  /** bytea in text format: \x and hex digits, or the escape format (bytea_output = escape). */
   | 'bytea-hex'
   /** bytea binary: the raw bytes. */
   | 'bytea-raw'
@@ -81,12 +99,14 @@ type Codec =
   /** numeric binary, scanned as its decimal digits. */
   | 'numeric-binary'
   /** A user type in binary format that is UTF-8 text (citext, enums, domains over text). */
-  | 'user-binary';
+  | 'user-binary'
+  /** A binary-format array of a text-like type (BINARY_ARRAYS), scanned element by element. */
+  | 'array-binary';
 
 /** What happens to one column's values; undefined in the plan = passed through untouched. */
 type ColumnAction =
   | { readonly kind: 'whole'; readonly codec: Codec; readonly mask: WholeColumnMask; readonly hitKey: string }
-  | { readonly kind: 'scan'; readonly codec: Codec };
+  | { readonly kind: 'scan'; readonly codec: Codec; readonly element?: { readonly oid: number; readonly codec: ElementCodec } };
 
 export interface ColumnTargeting {
   readonly column: ResultColumn;
@@ -114,7 +134,8 @@ export function buildResultPlan(targets: readonly ColumnTargeting[], text: TextM
       continue;
     }
     const codec = scans ? scanCodec(column, text.hasDetectors) : undefined;
-    actions.push(codec ? { kind: 'scan', codec } : undefined);
+    if (codec === 'array-binary') actions.push({ kind: 'scan', codec, element: BINARY_ARRAYS.get(column.typeOid)! });
+    else actions.push(codec ? { kind: 'scan', codec } : undefined);
   }
   return new DataRowMasker(actions, text, applier, hits);
 }
@@ -136,6 +157,13 @@ function scanCodec(column: ResultColumn, detectors: boolean): Codec | undefined 
   if (typeOid === PgType.json || (typeOid === PgType.jsonb && format === 0)) return 'json';
   if (typeOid === PgType.jsonb) return 'jsonb-binary';
   if (TEXTUAL.has(typeOid) || (TEXT_ARRAYS.has(typeOid) && format === 0)) return 'text';
+  // A secret written as bytes (a key file, a token) is found in the bytes read as text.
+  if (detectors && typeOid === PgType.bytea) return format === 0 ? 'bytea-hex' : 'bytea-raw';
+  if (format === 1 && BINARY_ARRAYS.has(typeOid)) {
+    const { codec } = BINARY_ARRAYS.get(typeOid)!;
+    // JSON elements are worth opening for JSON paths alone; text and bytes only for detectors.
+    return detectors || codec === 'json' || codec === 'jsonb-binary' ? 'array-binary' : undefined;
+  }
   if (typeOid >= FIRST_NORMAL_OID) return format === 0 ? 'text' : 'user-binary';
   // Card numbers and the like kept as numbers: a finding there nulls the value.
   if (detectors && typeOid === PgType.int8) return format === 0 ? 'null-only' : 'int8-binary';
@@ -143,15 +171,34 @@ function scanCodec(column: ResultColumn, detectors: boolean): Codec | undefined 
   return undefined;
 }
 
-/** No replacement: the column stays as it came. */
-const UNCHANGED = undefined;
 /** The column becomes NULL (length -1). */
 const NULL = null;
+/** No replacement: the column stays as it came. */
+const UNCHANGED = undefined;
+/** A scratch row larger than this is not kept between rows: memory stays bounded after a huge value. */
+const KEPT_SCRATCH_BYTES = 1024 * 1024;
+const REDACTED_BYTES = Buffer.from(REDACTED, 'latin1');
+const ASTERISK = 0x2a;
 
+/**
+ * Masks DataRows into one scratch buffer: the bytes before an edited value are copied as they
+ * are, the new value is written after its recomputed length, and the finished row is copied out
+ * once. Column rules on ASCII text work on the bytes (redact, partial, hash without decoding);
+ * scanned text is decoded only when its character counts say a detector could fire.
+ */
 class DataRowMasker implements ResultMaskPlan {
   readonly active: boolean;
   /** Beyond this column nothing is masked: the row is not even walked past it. */
   private readonly lastActive: number;
+  /** How often each column's rule fired; added to the counter's hits when asked. */
+  private readonly wholeHits: number[];
+  private out = Buffer.allocUnsafe(4096);
+  /** The row being written: out[0, outAt) holds message[0, copiedTo) with its edits. */
+  private outAt = 0;
+  private copiedTo = 0;
+  private editing = false;
+  /** Decoded bytea hex or escape text; reused. */
+  private bytes = Buffer.allocUnsafe(256);
 
   constructor(
     private readonly actions: readonly (ColumnAction | undefined)[],
@@ -161,10 +208,16 @@ class DataRowMasker implements ResultMaskPlan {
   ) {
     this.lastActive = actions.findLastIndex((a) => a !== undefined);
     this.active = this.lastActive >= 0;
+    this.wholeHits = actions.map(() => 0);
   }
 
   hits(): MaskingHits {
-    return this.counter.snapshot();
+    const hits: Record<string, number> = { ...this.counter.snapshot() };
+    this.actions.forEach((action, i) => {
+      const n = this.wholeHits[i]!;
+      if (action?.kind === 'whole' && n > 0) hits[action.hitKey] = (hits[action.hitKey] ?? 0) + n;
+    });
+    return hits;
   }
 
   // DataRow (B): 'D', Int32 length (self-inclusive), Int16 column count, then per column an Int32
@@ -175,8 +228,8 @@ class DataRowMasker implements ResultMaskPlan {
     if (count !== this.actions.length) {
       throw new RangeError(`a DataRow has ${count} columns but its RowDescription described ${this.actions.length}; the result cannot be masked`);
     }
+    this.editing = false;
     let offset = 7;
-    let edits: Edit[] | undefined;
     for (let i = 0; i <= this.lastActive; i++) {
       const length = message.readInt32BE(offset);
       const start = offset + 4;
@@ -184,23 +237,182 @@ class DataRowMasker implements ResultMaskPlan {
       offset = end;
       const action = this.actions[i];
       if (action === undefined || length < 0) continue;
-      const value = action.kind === 'whole' ? this.maskWhole(action, message, start, end) : this.scanValue(action.codec, message, start, end);
-      if (value !== UNCHANGED) (edits ??= []).push({ header: start - 4, end, value });
+      if (end > message.length) throw new RangeError('a DataRow value runs past the end of its message; the result cannot be masked');
+      if (action.kind === 'whole') {
+        this.wholeHits[i]!++;
+        this.maskWhole(action, message, start, end);
+      } else {
+        const value = this.scanValue(action, message, start, end);
+        if (value !== UNCHANGED) this.writeValue(message, start, end, value);
+      }
     }
-    return edits ? splice(message, edits) : message;
+    if (!this.editing) return message;
+    this.reserve(message.length - this.copiedTo);
+    this.outAt += message.copy(this.out, this.outAt, this.copiedTo);
+    const row = Buffer.allocUnsafe(this.outAt);
+    this.out.copy(row, 0, 0, this.outAt);
+    row.writeInt32BE(row.length - 1, 1);
+    if (this.out.length > KEPT_SCRATCH_BYTES) this.out = Buffer.allocUnsafe(4096);
+    return row;
   }
 
-  private maskWhole(action: Extract<ColumnAction, { kind: 'whole' }>, message: Buffer, start: number, end: number): WireValue | null {
-    this.counter.add(action.hitKey);
+  private maskWhole(action: Extract<ColumnAction, { kind: 'whole' }>, message: Buffer, start: number, end: number): void {
     const { codec, mask } = action;
-    if (codec === 'null-only' || mask.strategy === 'null') return NULL;
+    if (codec === 'null-only' || mask.strategy === 'null') return this.writeValue(message, start, end, NULL);
+    if (codec === 'text') {
+      if (mask.strategy === 'redact') return this.writeValue(message, start, end, REDACTED_BYTES);
+      // ASCII (most values): characters are bytes, so partial and hash need no decoding.
+      if (mask.strategy === 'hash' && isAscii(message, start, end)) {
+        const at = this.begin(message, start, HASH_TOKEN_LENGTH);
+        return this.commit(this.applier.writeHashToken(message, start, end, this.out, at), at, end);
+      }
+      if (mask.strategy === 'partial' && isAscii(message, start, end)) {
+        const n = end - start;
+        const keep = Math.min(mask.keepLast, Math.floor(n / 2));
+        const at = this.begin(message, start, n);
+        this.out.fill(ASTERISK, at, at + n - keep);
+        message.copy(this.out, at + n - keep, end - keep, end);
+        return this.commit(at + n, at, end);
+      }
+    }
     const original = decode(codec, message, start, end);
     const masked = this.applier.apply(original ?? message.toString('hex', start, end), mask.strategy, mask.keepLast);
-    return masked === null ? NULL : encode(codec, masked);
+    this.writeValue(message, start, end, masked === null ? NULL : encode(codec, masked));
   }
 
-  private scanValue(codec: Codec, message: Buffer, start: number, end: number): WireValue | null | undefined {
+  private scanValue(action: Extract<ColumnAction, { kind: 'scan' }>, message: Buffer, start: number, end: number): WireValue | null | undefined {
     if (end - start < 3) return UNCHANGED;
+    switch (action.codec) {
+      case 'text':
+        return this.text.hasJsonPaths ? this.scanDecoded('text', message, start, end) : this.scanText(message, start, end);
+      case 'bytea-raw':
+        return this.scanBytes(message, start, end);
+      case 'bytea-hex':
+        return this.scanByteaText(message, start, end);
+      case 'array-binary':
+        return this.scanArray(action.element!, message, start, end);
+      default:
+        return this.scanDecoded(action.codec, message, start, end);
+    }
+  }
+
+  /** Text under detectors only: clean ASCII text is rejected on its character counts, undecoded. */
+  private scanText(message: Buffer, start: number, end: number): string | undefined {
+    const traits = asciiTraitsOf(message, start, end);
+    if (traits === undefined) {
+      const original = message.toString('utf8', start, end);
+      const masked = this.text.maskDetected(original, this.counter);
+      return masked === original ? UNCHANGED : masked;
+    }
+    if (!this.text.detectors.mayFind(traits)) return UNCHANGED;
+    const original = message.toString('latin1', start, end);
+    const masked = this.text.maskAscii(original, traits, this.counter);
+    return masked === original ? UNCHANGED : masked;
+  }
+
+  /**
+   * Bytes (bytea, binary array elements) read as text: UTF-8 when they are valid UTF-8, else
+   * latin1, one character a byte, so text inside binary data is still seen and the bytes around
+   * a finding come back as they were. A masked value is the masked text in the same encoding.
+   */
+  private scanBytes(bytes: Buffer, start: number, end: number): Buffer | undefined {
+    if (end - start < 3) return UNCHANGED;
+    const traits = asciiTraitsOf(bytes, start, end);
+    if (traits !== undefined) {
+      if (!this.text.detectors.mayFind(traits)) return UNCHANGED;
+      const original = bytes.toString('latin1', start, end);
+      const masked = this.text.maskAscii(original, traits, this.counter);
+      return masked === original ? UNCHANGED : Buffer.from(masked, 'latin1');
+    }
+    const encoding = isUtf8(bytes.subarray(start, end)) ? 'utf8' : 'latin1';
+    const original = bytes.toString(encoding, start, end);
+    const masked = this.text.maskDetected(original, this.counter);
+    return masked === original ? UNCHANGED : Buffer.from(masked, encoding);
+  }
+
+  /** bytea in text format: its bytes decoded from hex (or the escape format), scanned, and written back the same way. */
+  private scanByteaText(message: Buffer, start: number, end: number): string | undefined {
+    const hex = message[start] === 0x5c && message[start + 1] === 0x78;
+    const n = hex ? this.decodeHex(message, start + 2, end) : this.decodeEscape(message, start, end);
+    if (n < 0) throw new RangeError('a bytea value in text format is neither hex nor escape format; the result cannot be masked');
+    const masked = this.scanBytes(this.bytes, 0, n);
+    if (masked === UNCHANGED) return UNCHANGED;
+    return hex ? `\\x${masked.toString('hex')}` : encodeByteaEscape(masked);
+  }
+
+  private decodeHex(message: Buffer, start: number, end: number): number {
+    if ((end - start) % 2 !== 0) return -1;
+    const n = (end - start) / 2;
+    if (this.bytes.length < n) this.bytes = Buffer.allocUnsafe(n);
+    const bytes = this.bytes;
+    for (let i = 0, at = start; i < n; i++, at += 2) {
+      const high = HEX_VALUE[message[at]!]!;
+      const low = HEX_VALUE[message[at + 1]!]!;
+      if (high > 15 || low > 15) return -1;
+      bytes[i] = (high << 4) | low;
+    }
+    return n;
+  }
+
+  /** bytea escape format (byteaout with bytea_output = escape): '\\' for a backslash, '\ooo' for other bytes, the rest as is. */
+  private decodeEscape(message: Buffer, start: number, end: number): number {
+    if (this.bytes.length < end - start) this.bytes = Buffer.allocUnsafe(end - start);
+    const bytes = this.bytes;
+    let n = 0;
+    for (let at = start; at < end; ) {
+      const c = message[at]!;
+      if (c !== 0x5c) {
+        bytes[n++] = c;
+        at += 1;
+      } else if (message[at + 1] === 0x5c) {
+        bytes[n++] = 0x5c;
+        at += 2;
+      } else {
+        if (at + 3 >= end) return -1;
+        const d1 = message[at + 1]! - 48;
+        const d2 = message[at + 2]! - 48;
+        const d3 = message[at + 3]! - 48;
+        if (!(d1 >= 0 && d1 <= 3 && d2 >= 0 && d2 <= 7 && d3 >= 0 && d3 <= 7)) return -1;
+        bytes[n++] = d1 * 64 + d2 * 8 + d3;
+        at += 4;
+      }
+    }
+    return n;
+  }
+
+  /** A binary array of a text-like type: each element scanned, and the array rebuilt with new lengths when one changed. */
+  private scanArray(element: { readonly oid: number; readonly codec: ElementCodec }, message: Buffer, start: number, end: number): Buffer | undefined {
+    const malformed = () => new RangeError(`a binary array of type ${element.oid} does not have the layout of one; the result cannot be masked`);
+    if (end - start < 12) throw malformed();
+    const dimensions = message.readInt32BE(start);
+    if (dimensions < 0 || dimensions > 6 || message.readUInt32BE(start + 8) !== element.oid || end - start < 12 + dimensions * 8) throw malformed();
+    let count = dimensions === 0 ? 0 : 1;
+    for (let d = 0; d < dimensions; d++) count *= message.readInt32BE(start + 12 + d * 8);
+    let at = start + 12 + dimensions * 8;
+    let edits: Edit[] | undefined;
+    for (let k = 0; k < count; k++) {
+      if (at + 4 > end) throw malformed();
+      const length = message.readInt32BE(at);
+      const valueStart = at + 4;
+      const valueEnd = length < 0 ? valueStart : valueStart + length;
+      if (valueEnd > end) throw malformed();
+      if (length >= 3) {
+        const value =
+          element.codec === 'bytea-raw'
+            ? this.scanBytes(message, valueStart, valueEnd)
+            : element.codec === 'text' && !this.text.hasJsonPaths
+              ? this.scanText(message, valueStart, valueEnd)
+              : this.scanDecoded(element.codec, message, valueStart, valueEnd);
+        if (value !== UNCHANGED && value !== NULL) (edits ??= []).push({ header: at, end: valueEnd, value });
+      }
+      at = valueEnd;
+    }
+    if (at !== end) throw malformed();
+    return edits ? spliceValues(message, start, end, edits) : UNCHANGED;
+  }
+
+  /** The general path: the value decoded to text, masked (JSON paths and detectors), encoded back. */
+  private scanDecoded(codec: Codec, message: Buffer, start: number, end: number): WireValue | null | undefined {
     const original = decode(codec, message, start, end);
     if (original === undefined) return UNCHANGED;
     const masked = this.text.mask(original, this.counter, codec === 'json' || codec === 'jsonb-binary' ? 'always' : 'if-json');
@@ -208,6 +420,73 @@ class DataRowMasker implements ResultMaskPlan {
     // JSON paths and detectors leave a JSON document valid JSON: no quoting needed.
     return encode(codec, masked, true);
   }
+
+  private writeValue(message: Buffer, start: number, end: number, value: WireValue | null): void {
+    if (value === null) {
+      this.begin(message, start, 0);
+      this.out.writeInt32BE(-1, this.outAt);
+      this.outAt += 4;
+      this.copiedTo = end;
+      return;
+    }
+    if (typeof value === 'string') {
+      const at = this.begin(message, start, value.length * 3);
+      return this.commit(at + this.out.write(value, at, 'utf8'), at, end);
+    }
+    const at = this.begin(message, start, value.length);
+    this.commit(at + value.copy(this.out, at), at, end);
+  }
+
+  /**
+   * Starts replacing the value at message[start] (its length just before it): what lies between
+   * the last edit and it is copied, room is made for `room` bytes, and where they go is returned.
+   */
+  private begin(message: Buffer, start: number, room: number): number {
+    if (!this.editing) {
+      this.editing = true;
+      this.outAt = 0;
+      this.copiedTo = 0;
+    }
+    const header = start - 4;
+    this.reserve(header - this.copiedTo + 4 + room);
+    this.outAt += message.copy(this.out, this.outAt, this.copiedTo, header);
+    return this.outAt + 4;
+  }
+
+  /** Ends a value begun at `at` and written up to `valueEnd`: its length goes before it. */
+  private commit(valueEnd: number, at: number, end: number): void {
+    this.out.writeInt32BE(valueEnd - at, at - 4);
+    this.outAt = valueEnd;
+    this.copiedTo = end;
+  }
+
+  private reserve(n: number): void {
+    if (this.outAt + n <= this.out.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.outAt + n, this.out.length * 2));
+    this.out.copy(grown, 0, 0, this.outAt);
+    this.out = grown;
+  }
+}
+
+function isAscii(bytes: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i]! >= 0x80) return false;
+  return true;
+}
+
+/** Hex digit values; 16 and above: not a hex digit. */
+const HEX_VALUE = new Uint8Array(256).fill(255);
+for (let d = 0; d < 10; d++) HEX_VALUE[48 + d] = d;
+for (let d = 0; d < 6; d++) HEX_VALUE[65 + d] = HEX_VALUE[97 + d] = 10 + d;
+
+/** bytea escape format of bytes: printable ASCII as is, a backslash doubled, anything else \ooo. */
+function encodeByteaEscape(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) {
+    if (b === 0x5c) out += '\\\\';
+    else if (b >= 0x20 && b < 0x7f) out += String.fromCharCode(b);
+    else out += `\\${b.toString(8).padStart(3, '0')}`;
+  }
+  return out;
 }
 
 function decode(codec: Codec, message: Buffer, start: number, end: number): string | undefined {
@@ -232,6 +511,8 @@ function decode(codec: Codec, message: Buffer, start: number, end: number): stri
       if (!isUtf8(bytes) || bytes.some((b) => b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) return undefined;
       return bytes.toString('utf8');
     }
+    case 'array-binary':
+      return undefined;
   }
 }
 
@@ -252,6 +533,7 @@ function encode(codec: Codec, masked: string, isDocument = false): WireValue | n
     case 'null-only':
     case 'int8-binary':
     case 'numeric-binary':
+    case 'array-binary':
       return NULL;
   }
 }
@@ -276,30 +558,26 @@ function decodeNumeric(message: Buffer, start: number, end: number): string | un
 type WireValue = string | Buffer;
 
 interface Edit {
+  /** Where the value's Int32 length is. */
   readonly header: number;
   readonly end: number;
-  readonly value: WireValue | null;
+  readonly value: WireValue;
 }
 
-/** A new DataRow with the edited columns replaced and the lengths recomputed. */
-function splice(message: Buffer, edits: readonly Edit[]): Buffer {
-  let size = message.length;
-  const lengths = edits.map((e) => (e.value === null ? 0 : typeof e.value === 'string' ? Buffer.byteLength(e.value, 'utf8') : e.value.length));
+/** message[start, end) (a run of length-prefixed values) with the edited values replaced and their lengths recomputed. */
+function spliceValues(message: Buffer, start: number, end: number, edits: readonly Edit[]): Buffer {
+  let size = end - start;
+  const lengths = edits.map((e) => (typeof e.value === 'string' ? Buffer.byteLength(e.value, 'utf8') : e.value.length));
   edits.forEach((e, k) => (size += lengths[k]! - (e.end - e.header - 4)));
   const out = Buffer.allocUnsafe(size);
-  let from = 0;
+  let from = start;
   let to = 0;
   edits.forEach((e, k) => {
     to += message.copy(out, to, from, e.header);
-    if (e.value === null) {
-      to = out.writeInt32BE(-1, to);
-    } else {
-      to = out.writeInt32BE(lengths[k]!, to);
-      to += typeof e.value === 'string' ? out.write(e.value, to, 'utf8') : e.value.copy(out, to);
-    }
+    to = out.writeInt32BE(lengths[k]!, to);
+    to += typeof e.value === 'string' ? out.write(e.value, to, 'utf8') : e.value.copy(out, to);
     from = e.end;
   });
-  message.copy(out, to, from);
-  out.writeInt32BE(size - 1, 1);
+  message.copy(out, to, from, end);
   return out;
 }

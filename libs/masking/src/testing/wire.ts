@@ -39,3 +39,36 @@ export function readDataRow(message: Buffer): (Buffer | null)[] {
 export function textColumns(...names: string[]): ResultColumn[] {
   return names.map((name, i) => ({ name, tableOid: 16500, columnId: i + 1, typeOid: 25, format: 0 }));
 }
+
+/** A one-dimensional array in binary format (array_send): dimensions, has-nulls, element OID, size and lower bound, then the elements. */
+export function binaryArray(elementOid: number, values: readonly (Buffer | string | null)[]): Buffer {
+  const parts = values.map((v) => (v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v));
+  const out = Buffer.alloc(20 + parts.reduce((n, p) => n + 4 + (p?.length ?? 0), 0));
+  out.writeInt32BE(1, 0);
+  out.writeInt32BE(parts.includes(null) ? 1 : 0, 4);
+  out.writeUInt32BE(elementOid, 8);
+  out.writeInt32BE(parts.length, 12);
+  out.writeInt32BE(1, 16);
+  let at = 20;
+  for (const p of parts) {
+    at = out.writeInt32BE(p === null ? -1 : p.length, at);
+    if (p) at += p.copy(out, at);
+  }
+  return out;
+}
+
+/** The elements of a one-dimensional binary array, checking that every length adds up. */
+export function readBinaryArray(value: Buffer): (Buffer | null)[] {
+  const dimensions = value.readInt32BE(0);
+  const count = dimensions === 0 ? 0 : value.readInt32BE(12);
+  const elements: (Buffer | null)[] = [];
+  let at = 12 + dimensions * 8;
+  for (let k = 0; k < count; k++) {
+    const length = value.readInt32BE(at);
+    at += 4;
+    elements.push(length < 0 ? null : value.subarray(at, at + length));
+    if (length > 0) at += length;
+  }
+  if (at !== value.length) throw new Error(`binary array has ${value.length - at} trailing bytes`);
+  return elements;
+}
