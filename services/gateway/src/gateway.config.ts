@@ -2,6 +2,9 @@ import { env, type ConfigField } from '@tracegate/runtime';
 
 export const gatewayConfigSchema = {
   postgresPort: env.port('TRACEGATE_GATEWAY_POSTGRES_PORT', 15432),
+  sshPort: env.port('TRACEGATE_GATEWAY_SSH_PORT', 15022),
+  /** The SSH listener's host private key (OpenSSH or PEM); without it the gateway serves no SSH. */
+  sshHostKeyFile: env.optional(env.string('TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE')),
   tlsCertFile: env.optional(env.string('TRACEGATE_GATEWAY_TLS_CERT_FILE')),
   tlsKeyFile: env.optional(env.string('TRACEGATE_GATEWAY_TLS_KEY_FILE')),
   allowPlaintext: env.oneOf('TRACEGATE_GATEWAY_ALLOW_PLAINTEXT', ['true', 'false'] as const, 'false'),

@@ -13,6 +13,8 @@ import type { gatewayConfigSchema } from './gateway.config.js';
 import { CachingJudge } from './postgres/decision-cache.js';
 import { EventSessionRecorder } from './postgres/event-session-recorder.js';
 import { PostgresListener } from './postgres/postgres-listener.js';
+import { SshListener } from './ssh/ssh-listener.js';
+import { hostKeyFingerprint, hostKeyProblem } from './ssh/host-key.js';
 
 export type GatewayConfig = ConfigOf<typeof gatewayConfigSchema>;
 const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -20,6 +22,7 @@ const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
 /** Runs the Postgres listener for the life of the service; shuts it down before the event log closes. */
 class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private listener: PostgresListener | undefined;
+  private ssh: SshListener | undefined;
   private broker: BrokerClient | undefined;
   private policy: PolicyClient | undefined;
   private judge: CachingJudge | undefined;
@@ -34,6 +37,9 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
 
   async onApplicationBootstrap(): Promise<void> {
     const { context, config } = this;
+    // Settings are checked before anything starts, so a bad one leaves nothing listening behind.
+    const secureContext = loadTls(config);
+    const sshHostKey = config.sshHostKeyFile ? loadSshHostKey(config.sshHostKeyFile) : undefined;
     // As the host config reads it: an empty value is unset (never all interfaces by accident).
     const host = context.env.TRACEGATE_BIND_HOST?.trim() || '127.0.0.1';
     const local = (port: string | undefined, fallback: number) => `127.0.0.1:${port ?? fallback}`;
@@ -62,7 +68,8 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         this.inc({ source: 'miss' }, judge.misses);
       },
     });
-    const secureContext = loadTls(config);
+    const recorder = new EventSessionRecorder(context.eventLog, context.logger, config.durability);
+    const maskingFallbackProfile = config.maskingFallbackProfile === 'none' ? '' : config.maskingFallbackProfile;
     this.listener = new PostgresListener(
       {
         host,
@@ -72,14 +79,14 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         startupTimeoutMs: config.startupTimeoutMs,
         recordedRows: config.recordedRows,
-        maskingFallbackProfile: config.maskingFallbackProfile === 'none' ? '' : config.maskingFallbackProfile,
+        maskingFallbackProfile,
         maxMessageLength: 1024 * 1024 * 1024,
       },
       {
         authenticator: this.broker,
         broker: this.broker,
         judge: this.judge,
-        recorder: new EventSessionRecorder(context.eventLog, context.logger, config.durability),
+        recorder,
         reviews: this.approvals,
         traces: this.traces,
         masking: this.masking,
@@ -87,10 +94,21 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
       context.logger,
     );
     await this.listener.listen();
+    if (!sshHostKey) {
+      context.logger.info('SSH listener is off: set TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE to the host key clients should pin to serve SSH');
+      return;
+    }
+    this.ssh = new SshListener(
+      { host, port: config.sshPort, hostKeys: [sshHostKey], upstreamTimeoutMs: config.upstreamTimeoutMs, maskingFallbackProfile, recordedLines: config.recordedRows, loginGraceMs: config.startupTimeoutMs },
+      { authenticator: this.broker, broker: this.broker, judge: this.judge, recorder, reviews: this.approvals, traces: this.traces, masking: this.masking },
+      context.logger,
+    );
+    await this.ssh.listen();
+    context.logger.info({ hostKey: hostKeyFingerprint(sshHostKey) }, 'SSH clients should see this host key fingerprint');
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.listener?.close(5000);
+    await Promise.all([this.listener?.close(5000), this.ssh?.close(5000)]);
     this.judge?.stop();
     this.broker?.close();
     this.policy?.close();
@@ -98,6 +116,18 @@ class PostgresListenerLifecycle implements OnApplicationBootstrap, BeforeApplica
     this.traces?.close();
     this.masking?.stop();
   }
+}
+
+function loadSshHostKey(file: string): Buffer {
+  let key: Buffer;
+  try {
+    key = readFileSync(file);
+  } catch (error) {
+    throw new ConfigError('gateway', [{ env: 'TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE', problem: `cannot be read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }]);
+  }
+  const problem = hostKeyProblem(key);
+  if (problem) throw new ConfigError('gateway', [{ env: 'TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE', problem }]);
+  return key;
 }
 
 function loadTls(config: GatewayConfig): tls.SecureContext | undefined {
@@ -120,7 +150,7 @@ function loadTls(config: GatewayConfig): tls.SecureContext | undefined {
 }
 
 /**
- * The gateway terminates client protocols (Postgres wire now; SSH next), decides every statement
+ * The gateway terminates client protocols (Postgres wire and SSH), decides every statement or command
  * with the policy service, logs in to targets with the broker's credentials, and records each
  * step on the event log.
  */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureSelfSignedCertificate } from '@tracegate/runtime';
@@ -6,7 +6,7 @@ import { ensureSelfSignedCertificate } from '@tracegate/runtime';
 /**
  * The secrets the all-in-one makes for itself on first start, kept in the data folder (mode 0600)
  * so a restart finds them: the token services present to each other, the broker's
- * key-encryption keyring, and the gateway's self-signed TLS certificate. Anything already set in
+ * key-encryption keyring, the gateway's self-signed TLS certificate and its SSH host key. Anything already set in
  * the environment wins, so an operator can bring their own.
  */
 export async function localSecrets(folder: string, environment: Record<string, string | undefined>): Promise<Record<string, string>> {
@@ -25,6 +25,13 @@ export async function localSecrets(folder: string, environment: Record<string, s
     const { certFile, keyFile } = await ensureSelfSignedCertificate(folder);
     secrets.TRACEGATE_GATEWAY_TLS_CERT_FILE = certFile;
     secrets.TRACEGATE_GATEWAY_TLS_KEY_FILE = keyFile;
+  }
+  // The gateway's SSH host key: clients pin it in known_hosts, so it must survive restarts. ECDSA
+  // P-256 because Node writes it in a PEM form ssh2 reads (its Ed25519 PKCS#8 form ssh2 does not).
+  if (!environment.TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE) {
+    const file = path.join(folder, 'gateway-ssh-host-key.pem');
+    readOrCreate(file, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString().trim());
+    secrets.TRACEGATE_GATEWAY_SSH_HOST_KEY_FILE = file;
   }
   return secrets;
 }

@@ -50,6 +50,7 @@ export class BrokerClient implements ClientAuthenticator, CredentialBroker {
         leaseId: lease.leaseId,
         endpoint: { name: target, host: t.host, port: t.port, database: t.database, user: lease.user, password: lease.secret, tls: TLS[t.tls] ?? 'disable' },
         labels: t.labels,
+        ...(t.hostKey ? { hostKey: t.hostKey } : {}),
       };
     } catch (error) {
       if ((error as ServiceError).code === GrpcStatus.NOT_FOUND) {
