@@ -1058,7 +1058,7 @@ export class ClientSession {
           return serializeBackend.errorResponse({ severity: 'ERROR', sqlstate: SQLSTATE_INSUFFICIENT_PRIVILEGE, message: head.refused });
         }
         const tag = frame.type === BackendType.CommandComplete ? readCString(frame.body) : frame.type === BackendType.FunctionCallResponse ? 'FUNCTION CALL' : '';
-        if (tag.endsWith(' VIEW')) this.viewsChanging = true;
+        if (tag.endsWith(' VIEW') && !tag.startsWith('REFRESH')) this.viewsChanging = true;
         this.complete(head, { commandTag: tag, rows: head.rows, sqlstate: '', errorMessage: '', executed: true });
         return undefined;
       }

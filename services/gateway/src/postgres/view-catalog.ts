@@ -270,7 +270,10 @@ export class SessionViews {
     this.stale = true;
     if (change.kind !== 'define') return;
     const key = change.schema === undefined ? change.name : `${change.schema}.${change.name}`;
-    this.own.set(key, [...(this.own.get(key) ?? []), text]);
+    const own = this.own.get(key) ?? [];
+    // A prepared CREATE VIEW executed again adds nothing new.
+    if (own.includes(text)) return;
+    this.own.set(key, [...own, text]);
     this.combined = undefined;
   }
 
