@@ -3,7 +3,7 @@ export { DEFAULT_PROFILE } from './default-profile.js';
 export { DETECTOR_NAMES, DetectorSet, isDetectorName, luhnValid, ibanValid, shannonEntropy, HIGH_ENTROPY_THRESHOLD, type DetectorName, type Finding } from './detectors.js';
 export { foldToAscii } from './fold.js';
 export { parseJsonPath, type JsonPath } from './json-path.js';
-export { analyzeOutputLineage, analyzeStatementLineage, loadSqlParser, MAX_VIEW_DEPTH, namedQueryLineage, viewChange, type LineageAnalysis, type OutputColumnLineage, type SourceColumn, type ViewDefinitions } from './lineage.js';
+export { analyzeOutputLineage, analyzeStatementLineage, loadSqlParser, MAX_VIEW_DEPTH, namedQueryLineage, viewChange, type LineageAnalysis, type OutputColumnLineage, type SourceColumn, type ViewChange, type ViewDefinitions } from './lineage.js';
 export { MaskingProfileError, validateProfileSpec, type MaskingHits, type MaskingProfileSpec, type MaskingRuleSpec } from './profile.js';
 export { PgType, type MaskingRefusal, type ResultColumn, type ResultMaskPlan } from './result-plan.js';
 export { isStrategy, MIN_HASH_KEY_BYTES, REDACTED, STRATEGIES, type MaskingStrategy } from './strategies.js';

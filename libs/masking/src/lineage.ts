@@ -554,13 +554,20 @@ function opaqueReads(statements: readonly Node[], views: ViewContext | undefined
   return dedupe(reads);
 }
 
+/** A change a statement makes to views; see viewChange. */
+export type ViewChange =
+  | { readonly kind: 'define'; readonly name: string; readonly schema: string | undefined }
+  | { readonly kind: 'rename'; readonly name: string; readonly schema: string | undefined; readonly newName: string }
+  | { readonly kind: 'change' };
+
 /**
  * What a statement does to views, for a caller that keeps their definitions: `define` for
  * CREATE [OR REPLACE] [MATERIALIZED] VIEW (the statement text itself is then a definition
- * ViewDefinitions may return), `change` for ALTER, DROP and renames of views. Undefined for
- * anything else; cheap for statements that do not mention VIEW.
+ * ViewDefinitions may return), `rename` for ALTER [MATERIALIZED] VIEW … RENAME TO (the view keeps
+ * its schema), `change` for other ALTERs and DROP. Undefined for anything else; cheap for
+ * statements that do not mention VIEW.
  */
-export function viewChange(sql: string): { readonly kind: 'define'; readonly name: string; readonly schema: string | undefined } | { readonly kind: 'change' } | undefined {
+export function viewChange(sql: string): ViewChange | undefined {
   if (!/\bview\b/i.test(sql)) return undefined;
   const statements = parseStatements(sql);
   if (!statements || statements.length !== 1) return undefined;
@@ -572,6 +579,10 @@ export function viewChange(sql: string): { readonly kind: 'define'; readonly nam
   const drop = stmt['DropStmt'] as Node | undefined;
   const rename = stmt['RenameStmt'] as Node | undefined;
   const alter = (stmt['AlterTableStmt'] ?? stmt['AlterObjectSchemaStmt']) as Node | undefined;
+  const renamedRelation = rename?.['relation'] as Node | undefined;
+  if (rename && objects.includes(String(rename['renameType'])) && renamedRelation && typeof rename['newname'] === 'string') {
+    return { kind: 'rename', name: String(renamedRelation['relname']), schema: renamedRelation['schemaname'] as string | undefined, newName: rename['newname'] };
+  }
   if (
     (drop && objects.includes(String(drop['removeType']))) ||
     (rename && (objects.includes(String(rename['renameType'])) || objects.includes(String(rename['relationType'])))) ||

@@ -237,7 +237,9 @@ describe('lineage through views', () => {
   it('viewChange tells view definitions from other changes to views', () => {
     assert.deepEqual(viewChange('CREATE OR REPLACE TEMP VIEW s.v (a) AS SELECT email FROM users'), { kind: 'define', name: 'v', schema: 's' });
     assert.deepEqual(viewChange('CREATE MATERIALIZED VIEW "Mv" AS SELECT 1'), { kind: 'define', name: 'Mv', schema: undefined });
-    for (const sql of ['DROP VIEW v', 'DROP MATERIALIZED VIEW IF EXISTS m', 'ALTER VIEW v RENAME TO w', 'ALTER VIEW v RENAME COLUMN a TO b', 'ALTER MATERIALIZED VIEW m RENAME TO n', 'ALTER VIEW v SET SCHEMA s', 'ALTER VIEW v ALTER COLUMN a SET DEFAULT 1']) {
+    assert.deepEqual(viewChange('ALTER VIEW s.v RENAME TO w'), { kind: 'rename', name: 'v', schema: 's', newName: 'w' });
+    assert.deepEqual(viewChange('ALTER MATERIALIZED VIEW m RENAME TO n'), { kind: 'rename', name: 'm', schema: undefined, newName: 'n' });
+    for (const sql of ['DROP VIEW v', 'DROP MATERIALIZED VIEW IF EXISTS m', 'ALTER VIEW v RENAME COLUMN a TO b', 'ALTER VIEW v SET SCHEMA s', 'ALTER VIEW v ALTER COLUMN a SET DEFAULT 1']) {
       assert.deepEqual(viewChange(sql), { kind: 'change' }, sql);
     }
     assert.equal(viewChange('SELECT * FROM review_queue'), undefined);

@@ -232,7 +232,7 @@ export class SessionViews {
   private base: TargetViews | undefined;
   private combined: TrackedViews | undefined;
   /** Definitions from this session's own CREATE VIEW statements, by `schema.name` or bare name as written. */
-  private readonly own = new Map<string, string[]>();
+  private readonly own = new Map<string, OwnDefinition[]>();
   /** The session changed views: read the catalog again before the next lineage. */
   private stale = false;
 
@@ -268,12 +268,14 @@ export class SessionViews {
     const change = viewChange(text);
     if (!change) return;
     this.stale = true;
-    if (change.kind !== 'define') return;
-    const key = change.schema === undefined ? change.name : `${change.schema}.${change.name}`;
+    if (change.kind === 'change') return;
+    // A renamed view keeps its schema; until its transaction commits, only this session knows the new name.
+    const key = change.kind === 'rename' ? (change.schema === undefined ? change.newName : `${change.schema}.${change.newName}`) : change.schema === undefined ? change.name : `${change.schema}.${change.name}`;
+    const entry: OwnDefinition = change.kind === 'rename' ? { renamedFrom: { name: change.name, schema: change.schema } } : { text };
     const own = this.own.get(key) ?? [];
     // A prepared CREATE VIEW executed again adds nothing new.
-    if (own.includes(text)) return;
-    this.own.set(key, [...own, text]);
+    if (own.some((o) => o.text === text)) return;
+    this.own.set(key, [...own, entry]);
     this.combined = undefined;
   }
 
@@ -294,29 +296,37 @@ export class SessionViews {
   }
 }
 
+/** A view this session defined (its CREATE VIEW text), or renamed (the name it had). */
+type OwnDefinition = { readonly text: string; readonly renamedFrom?: undefined } | { readonly text?: undefined; readonly renamedFrom: { readonly name: string; readonly schema: string | undefined } };
+
 /** The shared reading with a session's own view definitions over it (both count where both have one). */
 class OwnViews implements TargetViews {
   constructor(
     private readonly base: TargetViews,
-    private readonly own: ReadonlyMap<string, readonly string[]>,
+    private readonly own: ReadonlyMap<string, readonly OwnDefinition[]>,
   ) {}
 
   knows(name: string, schema: string | undefined): boolean {
-    return this.ownDefinitions(name, schema).length > 0 || this.base.knows(name, schema);
+    return this.ownEntries(name, schema).length > 0 || this.base.knows(name, schema);
   }
 
-  definitions(name: string, schema: string | undefined): readonly string[] {
-    const own = this.ownDefinitions(name, schema);
+  definitions(name: string, schema: string | undefined, depth = 0): readonly string[] {
+    const own = this.ownEntries(name, schema).flatMap((entry) =>
+      entry.text !== undefined ? [entry.text] : depth < OWN_RENAMES_FOLLOWED ? this.definitions(entry.renamedFrom.name, entry.renamedFrom.schema, depth + 1) : [''],
+    );
     const base = this.base.definitions(name, schema);
     return own.length === 0 ? base : [...own, ...base];
   }
 
-  private ownDefinitions(name: string, schema: string | undefined): readonly string[] {
+  private ownEntries(name: string, schema: string | undefined): readonly OwnDefinition[] {
     // A view created without a schema lands in whichever schema the search path gave it: it may be any.
     if (schema !== undefined) return [...(this.own.get(`${schema}.${name}`) ?? []), ...(this.own.get(name) ?? [])];
-    return [...this.own].filter(([key]) => key === name || key.endsWith(`.${name}`)).flatMap(([, definitions]) => definitions);
+    return [...this.own].filter(([key]) => key === name || key.endsWith(`.${name}`)).flatMap(([, entries]) => entries);
   }
 }
+
+/** Renames of renames followed back; past that (or round in a circle) the view is unknown (an unparsable definition). */
+const OWN_RENAMES_FOLLOWED = 8;
 
 /**
  * Reads a target's relations and view definitions over a short side connection of its own,

@@ -99,6 +99,11 @@ describe('TargetViewCatalog and SessionViews', () => {
     views.noteStatement('DROP VIEW contacts');
     await views.lineage('SELECT 1 FROM users');
     assert.equal(reads, 3);
+    // Renamed inside a transaction not yet committed: the reading still has the old name only.
+    views.noteStatement('ALTER VIEW contacts RENAME TO people');
+    assert.deepEqual(sources(await views.lineage('SELECT contact FROM people')), [['people.contact', 'users.email']]);
+    views.noteStatement('ALTER VIEW people RENAME TO contacts');
+    assert.ok(sources(await views.lineage('SELECT contact FROM contacts'))[0]!.includes('users.email'), 'renamed back and forth: still followed');
   });
 
   it('while the catalog cannot be read, whatever comes from a relation derives from an unknown column, and the read is retried later', async () => {

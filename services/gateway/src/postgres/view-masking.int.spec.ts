@@ -130,6 +130,12 @@ describe('masking through views', () => {
     assertNoRawValue(JSON.stringify((await agent.query({ text: 'SELECT z FROM uncommitted WHERE z <> $1', values: [''] })).rows), 'a view not yet committed (extended)');
     await agent.query('ROLLBACK');
 
+    // Renamed inside a transaction: no other connection knows the new name yet.
+    await agent.query('BEGIN');
+    await agent.query('ALTER VIEW contacts RENAME TO contacts_renamed');
+    assertNoRawValue(JSON.stringify((await agent.query('SELECT handle FROM contacts_renamed')).rows), 'a view renamed in an open transaction');
+    await agent.query('ROLLBACK');
+
     await agent.query('CREATE VIEW flip AS SELECT id::text AS v FROM users');
     assert.equal((await agent.query('SELECT v FROM flip WHERE v = $1', ['9'])).rows[0].v, '9');
     await agent.query('CREATE OR REPLACE VIEW flip AS SELECT nickname AS v FROM users');
