@@ -24,7 +24,9 @@ export class GatewaySessionScript {
     return sealed;
   }
 
-  started(facts: { identityId?: string; identityName?: string; identityKind?: string; target?: string; applicationName?: string; clientAddress?: string; leaseId?: string } = {}): this {
+  started(
+    facts: { identityId?: string; identityName?: string; identityKind?: string; target?: string; applicationName?: string; clientAddress?: string; leaseId?: string; protocol?: 'postgres' | 'ssh' } = {},
+  ): this {
     this.seal('started', {
       identityId: facts.identityId ?? 'key-ci',
       identityName: facts.identityName ?? 'ci-agent',
@@ -33,7 +35,7 @@ export class GatewaySessionScript {
       target: facts.target ?? 'billing',
       clientAddress: facts.clientAddress ?? '127.0.0.1:51422',
       applicationName: facts.applicationName ?? 'psql',
-      protocol: 'postgres',
+      protocol: facts.protocol ?? 'postgres',
       credentialLeaseId: facts.leaseId ?? '019a9d7e-0000-7000-8000-000000000001',
     });
     return this;
@@ -44,7 +46,7 @@ export class GatewaySessionScript {
     statementId: string,
     text: string,
     decision: { effect?: string; rule?: string; reason?: string; approvalRequestId?: string; approvalState?: string } = {},
-    extra: { protocol?: 'simple' | 'extended' | 'function-call'; parameterCount?: number; inMultiStatement?: boolean; traceId?: string; parameters?: readonly (string | null)[] } = {},
+    extra: { protocol?: 'simple' | 'extended' | 'function-call' | 'ssh-exec' | 'ssh-shell' | 'ssh-subsystem'; parameterCount?: number; inMultiStatement?: boolean; traceId?: string; parameters?: readonly (string | null)[] } = {},
   ): this {
     this.seal('statement_requested', {
       statementId,

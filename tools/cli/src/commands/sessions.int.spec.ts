@@ -331,4 +331,92 @@ describe('tracegate sessions against a running audit service', () => {
     );
     assert.equal(second!.resultRows, undefined, 'a statement without recorded rows has none');
   });
+  it('shows, replays and verifies an SSH session: each command after a prompt, its masked output lines with stderr marked, its exit status, decision and trace', async () => {
+    const ssh = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T03:00:00Z'))
+      .started({ identityName: 'ops-agent', target: 'web-1', protocol: 'ssh', applicationName: 'SSH-2.0-OpenSSH_9.2p1', clientAddress: '10.0.3.9:40022' })
+      .requested('c1', 'uname -a', { rule: 'read-only-commands' }, { protocol: 'ssh-exec', traceId: 't-ssh' })
+      .result('c1', 0, [['stdout', 'Linux web-1 6.1.0-13-amd64 x86_64 GNU/Linux']], ['stream', 'text'])
+      .completed('c1', { commandTag: 'exit 0', rows: 1 })
+      .requested('c2', 'cat /etc/app/env /etc/app/extra', { rule: 'read-only-commands' }, { protocol: 'ssh-exec' })
+      .result('c2', 0, [['stdout', 'DB_HOST=db1'], ['stdout', 'DB_PASSWORD=<secret:9f2c>'], ['stderr', 'cat: /etc/app/extra: No such file or directory']], ['stream', 'text'])
+      // A target's output may carry terminal escapes; a replay must not pass them to the reader's terminal.
+      .result('c2', 1, [['stdout', '\u001b]0;owned\u0007\tdone'], ['stdout', 'line 5'], ['stdout', 'line 6']])
+      .completed('c2', { commandTag: 'exit 1', rows: 6, masked: { secret: 1 } })
+      .requested('c3', 'rm -rf /var/lib/app', { effect: 'deny', rule: 'no-recursive-deletes', reason: 'recursive deletes are not allowed on web hosts' }, { protocol: 'ssh-exec' })
+      .completed('c3', { commandTag: 'refused', errorMessage: 'recursive deletes are not allowed on web hosts', executed: false })
+      .requested('c4', 'sleep 600', { rule: 'read-only-commands' }, { protocol: 'ssh-exec' })
+      .completed('c4', { commandTag: 'signal TERM', rows: 0 })
+      .requested('c5', 'sftp', { rule: 'file-transfer' }, { protocol: 'ssh-subsystem' })
+      .completed('c5', { commandTag: 'exit 0', rows: 0 })
+      .ended('client disconnected');
+    await proc.eventLog.append(ssh.records());
+    await expectEventually(async () => {
+      const show = await tracegate(['sessions', 'show', ssh.sessionId, '--json'], cli);
+      assert.equal((JSON.parse(show.stdout) as { statements: unknown[] }).statements.length, 5);
+    });
+
+    const show = await tracegate(['sessions', 'show', ssh.sessionId], cli);
+    assert.equal(show.code, 0, show.stderr);
+    const [facts, statements, ...details] = show.stdout.trimEnd().split('\n\n');
+    assert.deepEqual(facts!.split('\n').slice(1, 4).map((l) => l.split(/\s{2,}/)), [
+      ['identity', 'ops-agent (agent, key key-ci)'],
+      ['target', 'web-1 (ssh)'],
+      ['client', '10.0.3.9:40022 (SSH-2.0-OpenSSH_9.2p1)'],
+    ]);
+    assert.deepEqual(statements!.split('\n').map((l) => l.split(/\s{2,}/)), [
+      ['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'],
+      ['1', 'allow (read-only-commands)', 'exit 0 (1 line)', '$ uname -a'],
+      ['2', 'allow (read-only-commands)', 'exit 1 (6 lines)', '$ cat /etc/app/env /etc/app/extra'],
+      ['3', 'deny (no-recursive-deletes)', 'refused', '$ rm -rf /var/lib/app'],
+      ['4', 'allow (read-only-commands)', 'signal TERM (0 lines)', '$ sleep 600'],
+      ['5', 'allow (file-transfer)', 'exit 0 (0 lines)', 'subsystem sftp'],
+    ]);
+    assert.deepEqual(details.map((block) => block.split('\n')), [
+      [
+        '#1  $ uname -a',
+        "  trace t-ssh (to see it, set TRACEGATE_API_KEY to a reader's key with a grant: tracegate grants create)",
+        '  Linux web-1 6.1.0-13-amd64 x86_64 GNU/Linux',
+        '  (1 of 1 output line recorded)',
+      ],
+      [
+        '#2  $ cat /etc/app/env /etc/app/extra',
+        '  masked: secret ×1',
+        '  DB_HOST=db1',
+        '  DB_PASSWORD=<secret:9f2c>',
+        '  stderr: cat: /etc/app/extra: No such file or directory',
+        '  \\x1b]0;owned\\x07\tdone',
+        '  line 5',
+        '  (6 of 6 output lines recorded; 1 more not shown here, --json has them)',
+      ],
+    ]);
+    assert.ok(!show.stdout.includes('\u001b'), 'no escape character reaches the terminal');
+
+    const replayed = await tracegate(['sessions', 'replay', ssh.sessionId], cli);
+    assert.equal(replayed.code, 0, replayed.stderr);
+    assert.deepEqual(replayed.stdout.trimEnd().split('\n').map((l) => l.trim().split(/\s{2,}/)), [
+      ['+0.000s', '#1', 'allow (read-only-commands)', 'exit 0 (1 line)', '$ uname -a', '[trace t-ssh]'],
+      ["trace t-ssh (to see it, set TRACEGATE_API_KEY to a reader's key with a grant: tracegate grants create)"],
+      ['Linux web-1 6.1.0-13-amd64 x86_64 GNU/Linux'],
+      ['(1 of 1 output line recorded)'],
+      ['+0.020s', '#2', 'allow (read-only-commands)', 'exit 1 (6 lines)', '$ cat /etc/app/env /etc/app/extra'],
+      ['masked: secret ×1'],
+      ['DB_HOST=db1'],
+      ['DB_PASSWORD=<secret:9f2c>'],
+      ['stderr: cat: /etc/app/extra: No such file or directory'],
+      ['\\x1b]0;owned\\x07\tdone'],
+      ['line 5'],
+      ['(6 of 6 output lines recorded; 1 more not shown here, --json has them)'],
+      ['+0.045s', '#3', 'deny (no-recursive-deletes) — recursive deletes are not allowed on web hosts', 'refused', '$ rm -rf /var/lib/app'],
+      ['+0.060s', '#4', 'allow (read-only-commands)', 'signal TERM (0 lines)', '$ sleep 600'],
+      ['+0.075s', '#5', 'allow (file-transfer)', 'exit 0 (0 lines)', 'subsystem sftp'],
+    ]);
+
+    const json = await tracegate(['sessions', 'replay', ssh.sessionId, '--json'], cli);
+    const first = JSON.parse(json.stdout.split('\n')[0]!) as Record<string, unknown>;
+    assert.deepEqual([first.protocol, first.maskedText, first.commandTag, first.resultColumns], ['ssh-exec', 'uname -a', 'exit 0', ['stream', 'text']]);
+
+    const verified = await tracegate(['sessions', 'verify', ssh.sessionId], cli);
+    assert.equal(verified.code, 0, verified.stdout);
+    assert.equal(verified.stdout, `session ${ssh.sessionId} is intact: ${ssh.events.length} events checked (hash chain, sequence, projected rows, signed checkpoints)\n`);
+  });
 });

@@ -145,13 +145,13 @@ async function show(args: readonly string[], environment: Record<string, string 
   process.stdout.write(facts.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n');
   if (statements.length > 0) {
     process.stdout.write('\n');
-    process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), oneLine(s.maskedText)])));
+    process.stdout.write(table(['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'], statements.map((s) => [String(s.sequence), decisionOf(s), outcomeOf(s), statementLine(s)])));
     // Its reasoning trace, parameters, masking hits and the first recorded rows, under each statement that has any.
     const traces = new TraceLookup(environment);
     try {
       for (const s of statements) {
         const details = [...(s.traceId ? [await traces.line(s.traceId)] : []), ...detailLines(s, SHOW_ROWS)];
-        if (details.length > 0) process.stdout.write(`\n#${s.sequence}  ${oneLine(s.maskedText)}\n${details.map((l) => `  ${l}`).join('\n')}\n`);
+        if (details.length > 0) process.stdout.write(`\n#${s.sequence}  ${statementLine(s)}\n${details.map((l) => `  ${l}`).join('\n')}\n`);
       }
     } finally {
       traces.close();
@@ -253,7 +253,7 @@ export function replayLine(s: auditV1.Statement, offsetMs: number | undefined): 
   const reason = s.effect === 'deny' && s.reason ? ` — ${oneLine(s.reason)}` : '';
   const by = (s.approvedBy ?? []).length > 0 ? ` by ${s.approvedBy.join(', ')}` : s.approvalDecidedBy ? ` by ${s.approvalDecidedBy}` : '';
   const approval = s.approvalRequestId ? `, review ${s.approvalRequestId} ${s.approvalState || 'pending'}${by}` : '';
-  return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${approval}${reason}  ${outcomeOf(s)}  ${oneLine(s.maskedText)}${trace}`;
+  return `${offset.padStart(10)}  #${s.sequence}  ${decisionOf(s)}${approval}${reason}  ${outcomeOf(s)}  ${statementLine(s)}${trace}`;
 }
 
 /** How many recorded result rows `show` and `replay` print per statement; --json has them all. */
@@ -271,7 +271,11 @@ export function detailLines(s: auditV1.Statement, maxRows: number): string[] {
   const masked = Object.entries(s.masked ?? {}).sort(([a], [b]) => a.localeCompare(b));
   if (masked.length > 0) lines.push(`masked: ${masked.map(([name, count]) => `${name} ×${count}`).join(', ')}`);
   const rows = s.resultRows ?? [];
-  if (s.rowsRecorded > 0 || rows.length > 0) {
+  if (s.rowsRecorded === 0 && rows.length === 0) {
+    // Nothing recorded: no result table, no output lines.
+  } else if (isSshOutput(s)) {
+    lines.push(...outputLines(s, maxRows));
+  } else {
     const shown = rows.slice(0, maxRows).map((row) => row.values.map((v) => (v.text === undefined || v.text === null ? 'NULL' : oneLine(v.text))));
     const width = Math.max(s.resultColumns.length, ...shown.map((r) => r.length));
     const header = Array.from({ length: width }, (_, i) => s.resultColumns[i] ?? `column${i + 1}`);
@@ -314,18 +318,70 @@ export function decisionOf(s: auditV1.Statement): string {
   return s.rule ? `${s.effect} (${s.rule})` : s.effect;
 }
 
-/** How a statement ended: its command tag and rows, or its error, or that it did not run. */
+/**
+ * How a statement ended: its command tag and rows, or its error, or that it did not run. An SSH
+ * command's tag is its exit status (`exit 0`, `signal TERM`) and its rows are output lines.
+ */
 export function outcomeOf(s: auditV1.Statement): string {
   if (!s.completed) return 'no outcome yet';
+  if (isSsh(s)) return sshOutcomeOf(s);
   if (!s.executed) return 'not run';
   if (s.sqlstate || s.error) return `error ${s.sqlstate}${s.error ? `: ${oneLine(s.error)}` : ''}`.trim();
   const rows = `${s.rowCount} row${s.rowCount === 1 ? '' : 's'}`;
   return s.commandTag ? `${s.commandTag} (${rows})` : rows;
 }
 
+/**
+ * `exit 0 (3 lines)`, `signal TERM (0 lines)`, `refused` (the gateway did not run it: the
+ * decision says why), `stopped (12 lines) — <why the gateway cut the output>`.
+ */
+function sshOutcomeOf(s: auditV1.Statement): string {
+  if (!s.executed) return s.commandTag || 'not run';
+  const lines = `${s.rowCount} line${s.rowCount === 1 ? '' : 's'}`;
+  return `${s.commandTag || 'ended'} (${lines})${s.error ? ` — ${oneLine(s.error)}` : ''}`;
+}
+
+/** Whether the gateway's SSH side recorded it: a command (ssh-exec), a line typed in a shell (ssh-shell) or a subsystem (ssh-subsystem). */
+function isSsh(s: auditV1.Statement): boolean {
+  return s.protocol.startsWith('ssh-');
+}
+
+/** The statement as its author typed it: SQL as is, an SSH command or shell line after a prompt, a subsystem by name. */
+export function statementLine(s: auditV1.Statement): string {
+  const text = oneLine(s.maskedText);
+  if (s.protocol === 'ssh-subsystem') return `subsystem ${text}`;
+  if (s.protocol === 'ssh-shell' && !text) return 'interactive shell';
+  return isSsh(s) ? `$ ${text}` : text;
+}
+
+/** SSH output is recorded as rows of (stream, text): one masked line each (docs/events.md). */
+function isSshOutput(s: auditV1.Statement): boolean {
+  return isSsh(s) && s.resultColumns.length === 2 && s.resultColumns[0] === 'stream' && s.resultColumns[1] === 'text';
+}
+
+/** The first `maxRows` recorded output lines as a terminal showed them, stderr marked, and how many were recorded. */
+function outputLines(s: auditV1.Statement, maxRows: number): string[] {
+  const recorded = s.resultRows ?? [];
+  const shown = recorded.slice(0, maxRows).map(({ values: [stream, text] }) => {
+    const line = printable((text?.text ?? '').replace(/\r?\n$/, ''));
+    return stream?.text === 'stderr' ? `stderr: ${line}` : line;
+  });
+  const more = s.rowsRecorded - shown.length;
+  const total = s.completed ? String(s.rowCount) : '?';
+  return [...shown, `(${s.rowsRecorded} of ${total} output line${s.rowCount === 1 && s.completed ? '' : 's'} recorded${more > 0 ? `; ${more} more not shown here, --json has them` : ''})`];
+}
+
 /** Statements keep their own line breaks in the record; one table row shows them as spaces. */
 function oneLine(text: string): string {
-  return text.replace(/\s+/g, ' ').trim();
+  return printable(text.replace(/\s+/g, ' ').trim());
+}
+
+/**
+ * Recorded text with its control characters spelled out (`\x1b`), tabs kept: what a target printed
+ * or a client typed must not move the reader's cursor, recolour or retitle their terminal.
+ */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 // The gRPC loader gives unset message fields as null; ts-proto's JSON methods expect undefined.
