@@ -8,12 +8,13 @@ const SERVICES = ['gateway', 'policy', 'masking', 'broker', 'approvals', 'audit'
 
 /** Free ports for every service, so the e2e run never collides with a developer's own tracegate. */
 export async function isolatedEnvironment(home: string): Promise<Record<string, string>> {
-  const ports = (await freePorts(2 + SERVICES.length * 2)).map(String);
+  const ports = (await freePorts(3 + SERVICES.length * 2)).map(String);
   const environment: Record<string, string> = {
     TRACEGATE_HOME: home,
     TRACEGATE_LOG_LEVEL: 'info',
     TRACEGATE_EMBEDDED_POSTGRES_PORT: ports.pop()!,
     TRACEGATE_GATEWAY_POSTGRES_PORT: ports.pop()!,
+    TRACEGATE_GATEWAY_SSH_PORT: ports.pop()!,
   };
   for (const service of SERVICES) {
     environment[`TRACEGATE_${service.toUpperCase()}_GRPC_PORT`] = ports.pop()!;
