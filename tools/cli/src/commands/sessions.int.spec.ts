@@ -333,7 +333,7 @@ describe('tracegate sessions against a running audit service', () => {
   });
   it('shows, replays and verifies an SSH session: each command after a prompt, its masked output lines with stderr marked, its exit status, decision and trace', async () => {
     const ssh = new GatewaySessionScript(randomUUID(), Date.parse('2026-11-22T03:00:00Z'))
-      .started({ identityName: 'ops-agent', target: 'web-1', protocol: 'ssh', applicationName: 'SSH-2.0-OpenSSH_9.2p1', clientAddress: '10.0.3.9:40022' })
+      .started({ identityName: 'ops-agent', target: 'web-1', protocol: 'ssh', applicationName: 'OpenSSH_9.2p1', clientAddress: '10.0.3.9:40022' })
       .requested('c1', 'uname -a', { rule: 'read-only-commands' }, { protocol: 'ssh-exec', traceId: 't-ssh' })
       .result('c1', 0, [['stdout', 'Linux web-1 6.1.0-13-amd64 x86_64 GNU/Linux']], ['stream', 'text'])
       .completed('c1', { commandTag: 'exit 0', rows: 1 })
@@ -361,7 +361,7 @@ describe('tracegate sessions against a running audit service', () => {
     assert.deepEqual(facts!.split('\n').slice(1, 4).map((l) => l.split(/\s{2,}/)), [
       ['identity', 'ops-agent (agent, key key-ci)'],
       ['target', 'web-1 (ssh)'],
-      ['client', '10.0.3.9:40022 (SSH-2.0-OpenSSH_9.2p1)'],
+      ['client', '10.0.3.9:40022 (OpenSSH_9.2p1)'],
     ]);
     assert.deepEqual(statements!.split('\n').map((l) => l.split(/\s{2,}/)), [
       ['SEQ', 'DECISION', 'OUTCOME', 'STATEMENT'],

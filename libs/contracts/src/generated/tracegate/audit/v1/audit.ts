@@ -65,7 +65,7 @@ export interface Statement {
   /** The target's error message, when it failed. */
   error: string;
   statementId: string;
-  /** simple, extended or function-call. */
+  /** simple, extended or function-call; ssh-exec, ssh-shell or ssh-subsystem for an SSH session. */
   protocol: string;
   /** How many bind parameters it carried (their masked values are in `parameters`). */
   parameterCount: number;

@@ -37,7 +37,10 @@ export interface StatementRequested {
   text: string;
   /** libpg_query fingerprint: equal for statements that differ only in constants. */
   fingerprint: string;
-  /** simple | extended | function-call */
+  /**
+   * simple | extended | function-call; for an SSH session ssh-exec | ssh-shell | ssh-subsystem
+   * (then text is the command line, or the subsystem's name).
+   */
   protocol: string;
   inMultiStatement: boolean;
   parameterCount: number;
@@ -71,8 +74,12 @@ export interface StatementDecided {
 /** dev.tracegate.session.statement_completed.v1: what the target answered. */
 export interface StatementCompleted {
   statementId: string;
-  /** CommandComplete's tag, e.g. "SELECT 3". */
+  /**
+   * CommandComplete's tag, e.g. "SELECT 3"; for SSH the exit status ("exit 0", "signal TERM") or
+   * "refused", "stopped", "closed" (docs/events.md).
+   */
   commandTag: string;
+  /** Rows returned or affected; for SSH, output lines printed. */
   rows: number;
   durationMs: number;
   /** Set when the target answered with an error. */
@@ -98,7 +105,10 @@ export interface StatementResult {
   statementId: string;
   /** 0, 1, 2… per statement. */
   chunk: number;
-  /** Column names, in the first chunk only. */
+  /**
+   * Column names, in the first chunk only; ["stream", "text"] for SSH output, one row per line
+   * ("stdout" or "stderr", then the masked line).
+   */
   columns: string[];
   /** Each row as its text values (binary values base64), NULL as an unset value. */
   rows: ResultRow[];
