@@ -337,7 +337,8 @@ function readmeProblems(readme: string, manifests: readonly Manifest[]): string[
       if (source.from === 'secret' && !creates(source.secret, `--from-(literal|file)=${source.key}=`)) problems.push(`no command creates Secret ${source.secret} with key ${source.key}`);
     }
     for (const volume of workload.volumes) {
-      if (volume.secret && !creates(volume.secret.secretName, '--cert=')) problems.push(`no command creates Secret ${volume.secret.secretName}`);
+      // A Secret mounted as files: a TLS pair (--cert=) or key files (--from-file=).
+      if (volume.secret && !creates(volume.secret.secretName, '(--cert=|--from-file=)')) problems.push(`no command creates Secret ${volume.secret.secretName}`);
     }
   }
   return [...new Set(problems)];
