@@ -554,6 +554,9 @@ function opaqueReads(statements: readonly Node[], views: ViewContext | undefined
   return dedupe(reads);
 }
 
+/** The cheap test first: a statement that changes views starts so (after any comments), and parsing a large one is not. */
+const CHANGES_VIEWS = /^(?:\s|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:(?:TEMP|TEMPORARY|RECURSIVE|MATERIALIZED)\s+)*VIEW|(?:ALTER|DROP)\s+(?:MATERIALIZED\s+)?VIEW)\b/i;
+
 /** A change a statement makes to views; see viewChange. */
 export type ViewChange =
   | { readonly kind: 'define'; readonly name: string; readonly schema: string | undefined }
@@ -568,7 +571,7 @@ export type ViewChange =
  * statements that do not mention VIEW.
  */
 export function viewChange(sql: string): ViewChange | undefined {
-  if (!/\bview\b/i.test(sql)) return undefined;
+  if (!CHANGES_VIEWS.test(sql)) return undefined;
   const statements = parseStatements(sql);
   if (!statements || statements.length !== 1) return undefined;
   const stmt = statements[0]!;

@@ -242,7 +242,9 @@ describe('lineage through views', () => {
     for (const sql of ['DROP VIEW v', 'DROP MATERIALIZED VIEW IF EXISTS m', 'ALTER VIEW v RENAME COLUMN a TO b', 'ALTER VIEW v SET SCHEMA s', 'ALTER VIEW v ALTER COLUMN a SET DEFAULT 1']) {
       assert.deepEqual(viewChange(sql), { kind: 'change' }, sql);
     }
+    assert.deepEqual(viewChange('/* made by hand */ -- really\n  create temporary view t as select 1'), { kind: 'define', name: 't', schema: undefined });
     assert.equal(viewChange('SELECT * FROM review_queue'), undefined);
+    assert.equal(viewChange("INSERT INTO notes VALUES ('CREATE VIEW v AS SELECT 1')"), undefined);
     assert.equal(viewChange("SELECT 'view'"), undefined);
     assert.equal(viewChange('DROP TABLE views'), undefined);
   });

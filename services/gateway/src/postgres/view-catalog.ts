@@ -13,7 +13,7 @@ import { loginToTarget, type TargetEndpoint } from './upstream-login.js';
 const CATALOG_QUERY = `SELECT n.nspname, c.relname,
   CASE WHEN c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') THEN pg_catalog.pg_get_viewdef(c.oid) END
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')`;
+WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')`;
 
 /** How long a name found nowhere stays known as absent: a statement naming a missing table does not read the catalog each time. */
 const ABSENT_FOR_MS = 10_000;
@@ -24,8 +24,10 @@ const ABSENT_FOR_MS = 10_000;
 const READING_SERVES_MS = 30_000;
 /** After a failed read, how long the unreadable stand-in serves before the next attempt. */
 const RETRY_AFTER_MS = 5_000;
-/** Statements whose lineage one set of views remembers. */
+/** Statements whose lineage one set of views remembers … */
 const LINEAGE_CACHE_SIZE = 512;
+/** … if they are no longer than this: a bulk INSERT … RETURNING is not kept in memory for its lineage. */
+const LINEAGE_CACHED_TEXT = 16 * 1024;
 
 export interface CatalogRelation {
   readonly schema: string;
@@ -35,6 +37,9 @@ export interface CatalogRelation {
 }
 
 const DECLARES = /^\s*(?:DECLARE|PREPARE)\b/i;
+const TEMP_SCHEMA = /^pg_temp_\d+$/;
+const WRITE = /^\s*(?:INSERT|UPDATE|DELETE|MERGE)\b/i;
+const RETURNING = /\bRETURNING\b/i;
 const NO_ROWS: StatementLineage = { kind: 'no-rows' };
 
 /**
@@ -62,6 +67,7 @@ class TrackedViews implements ViewDefinitions {
     const lineage = DECLARES.test(text) ? (namedQueryLineage(text, this)?.lineage ?? NO_ROWS) : analyzeStatementLineage(text, this);
     const result = { lineage, missed: this.missing };
     this.missing = [];
+    if (text.length > LINEAGE_CACHED_TEXT) return result;
     if (this.lineages.size >= LINEAGE_CACHE_SIZE) this.lineages.delete(this.lineages.keys().next().value!);
     this.lineages.set(text, result);
     return result;
@@ -86,6 +92,8 @@ export class CatalogSnapshot implements TargetViews {
   private readonly qualified = new Map<string, string | undefined>();
   /** Bare name: the definitions of views so named in any schema ([] for tables only). */
   private readonly bare = new Map<string, string[]>();
+  /** Temporary views by name, from every session's temporary schema (for `pg_temp.name`). */
+  private readonly temporary = new Map<string, string[]>();
 
   /** Names (`name` or `schema.name`) the reading was asked to find and did not: known absent for a while. */
   private readonly absent: ReadonlySet<string>;
@@ -100,6 +108,12 @@ export class CatalogSnapshot implements TargetViews {
       const definitions = this.bare.get(relation.name) ?? [];
       if (relation.definition !== undefined) definitions.push(relation.definition);
       this.bare.set(relation.name, definitions);
+      // `pg_temp.v` names the session's own temporary schema, pg_temp_N in the catalog: which N,
+      // only its backend knows, so any session's temporary view of that name counts.
+      if (TEMP_SCHEMA.test(relation.schema)) {
+        if (!this.qualified.has(`pg_temp.${relation.name}`)) this.qualified.set(`pg_temp.${relation.name}`, undefined);
+        if (relation.definition !== undefined) this.temporary.set(relation.name, [...(this.temporary.get(relation.name) ?? []), relation.definition]);
+      }
     }
     this.absent = new Set([...looking].filter((key) => !this.qualified.has(key) && !this.bare.has(key)));
   }
@@ -111,6 +125,7 @@ export class CatalogSnapshot implements TargetViews {
   }
 
   definitions(name: string, schema: string | undefined): readonly string[] {
+    if (schema === 'pg_temp') return this.temporary.get(name) ?? [];
     if (schema !== undefined) {
       const definition = this.qualified.get(`${schema}.${name}`);
       return definition === undefined ? [] : [definition];
@@ -253,6 +268,8 @@ export class SessionViews {
    * reading does not know — a view another session made since.
    */
   async lineage(text: string): Promise<StatementLineage> {
+    // A write without RETURNING has no rows to mask: a bulk INSERT is not parsed for nothing.
+    if (WRITE.test(text) && !RETURNING.test(text)) return NO_ROWS;
     let views = await this.current(this.stale ? [] : undefined);
     this.stale = false;
     let result = views.lineageOf(text);

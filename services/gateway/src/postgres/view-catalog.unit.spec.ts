@@ -75,6 +75,16 @@ describe('TargetViewCatalog and SessionViews', () => {
     assert.equal(reads, 4, '… and again once its absence is old');
   });
 
+  it('temporary views by pg_temp, and writes without RETURNING not analysed at all', async () => {
+    relations.push({ schema: 'pg_temp_3', name: 'scratch', definition: ' SELECT users.email AS s FROM users;' });
+    const views = session();
+    assert.deepEqual(sources(await views.lineage('SELECT s FROM pg_temp.scratch')), [['scratch.s', 'users.email']]);
+    assert.deepEqual(sources(await views.lineage('SELECT s FROM scratch')), [['scratch.s', 'users.email']]);
+    assert.deepEqual(await views.lineage("INSERT INTO nowhere VALUES ('x')"), { kind: 'no-rows' });
+    assert.deepEqual(sources(await views.lineage('DELETE FROM users RETURNING email')), [['users.email']]);
+    assert.equal(reads, 1);
+  });
+
   it('callers during a read share the next one', async () => {
     await session().lineage('SELECT 1');
     await Promise.all([catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT)]);
