@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -273,10 +274,35 @@ describe('SSH through the gateway, with OpenSSH on both sides', () => {
     assert.doesNotMatch(result.stdout, /after/);
   });
 
+  it('drops a client that speaks no SSH, and serves the next one', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      let received = '';
+      const socket = net.connect(port, '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: gateway\r\n\r\n'));
+      socket.on('data', (data) => (received += data.toString('latin1')));
+      socket.on('close', () => resolve(received));
+      socket.on('error', () => undefined);
+    });
+    assert.match(answer, /^SSH-2\.0-tracegate/, 'the gateway said who it is before giving up on the client');
+    const next = await ssh('agent-1:web-1', ['echo next']);
+    assert.equal(next.stdout, 'next\n');
+  });
+
   it('runs an interactive shell with a terminal, decided as a shell reading commands', async () => {
     const result = await ssh('agent-1:web-1', [], { sshOptions: ['-tt'], input: 'echo inter$((6*7))active\nexit 0\n' });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /inter42active/);
     assert.ok(judge.seen.some((s) => s.protocol === 'ssh-shell' && s.text === 'sh -i'));
+  });
+
+  // Last: it closes the listener.
+  it('tells connected clients why when the gateway shuts down, and records the end', async () => {
+    const running = ssh('agent-1:web-1', ['echo started; sleep 20']);
+    await pollUntil(() => recorder.statements.some((s) => s.text === 'echo started; sleep 20'), { timeoutMs: 10_000, description: 'the command running' });
+    await new Promise((r) => setTimeout(r, 300));
+    await listener.close(2000);
+    const result = await running;
+    assert.equal(result.code, 255);
+    assert.match(result.stderr, /the tracegate gateway is shutting down/);
+    await pollUntil(() => [...recorder.ended.values()].some((reason) => /shutting down/.test(reason)), { timeoutMs: 5000, description: 'the session end recorded' });
   });
 });
