@@ -173,7 +173,8 @@ describe('tracegate target / key against a running broker', () => {
       assert.equal(byFingerprint.code, 0, byFingerprint.stderr);
       assert.equal(byFingerprint.stdout, `removed SSH key ${expectedFingerprint} from 'ssh-agent'; it no longer logs in\n`);
       assert.doesNotMatch((await tracegate(['key', 'list'], cli)).stdout, /SHA256:/);
-      assert.equal((await tracegate(['key', 'add-ssh', 'ssh-agent', sshd.clientPublicKey], cli)).code, 0);
+      // The file's plain path does too, as in `tracegate key add-ssh ci-agent ~/.ssh/id_ed25519.pub`.
+      assert.equal((await tracegate(['key', 'add-ssh', 'ssh-agent', pub], cli)).code, 0);
       assert.equal((await tracegate(['key', 'remove-ssh', 'ssh-agent', `@${pub}`], cli)).code, 0);
       const gone = await tracegate(['key', 'remove-ssh', 'ssh-agent', `@${pub}`], cli);
       assert.equal(gone.code, 1);

@@ -8,10 +8,10 @@ export const KEY_USAGE = `usage:
       prints a new API key once; clients log in with postgresql://N:<key>@<gateway>:15432/<target>
   tracegate key list
   tracegate key revoke <name>
-  tracegate key add-ssh <name> <public key line or @file>
+  tracegate key add-ssh <name> <public key line, or its file>
       lets the key's identity log in to the gateway's SSH side with its own key pair instead of
-      the API key: ssh -p 2222 '<name>:<target>'@<gateway> … (e.g. @~/.ssh/id_ed25519.pub)
-  tracegate key remove-ssh <name> <SHA256:… fingerprint, public key line or @file>
+      the API key: ssh -p 15022 '<name>:<target>'@<gateway> … (e.g. ~/.ssh/id_ed25519.pub)
+  tracegate key remove-ssh <name> <SHA256:… fingerprint, public key line, or its file>
 
 The broker is at TRACEGATE_BROKER_ADDRESS (default 127.0.0.1:7104); the internal token comes from
 TRACEGATE_INTERNAL_TOKEN or <TRACEGATE_HOME or ./.tracegate>/internal-token.

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isSshPublicKeyAlgorithm, parseSshPublicKey, SshPublicKeyError, type SshPublicKey } from '@tracegate/runtime/ssh-public-key';
 import { UsageError } from './broker-connection.js';
 
@@ -12,19 +12,21 @@ const KEY_TYPE_NAMES: Record<string, string> = {
 };
 
 /**
- * A public key given on the command line: the line itself or `@<file>` (a `.pub` file, a
+ * A public key given on the command line: the line itself, or a file as `@<file>` or its plain path (a `.pub` file, a
  * known_hosts file, `ssh-keyscan` output). A known_hosts line's leading host names
  * (`[db1]:2222,10.0.0.5` or a hashed `|1|…`) are dropped, so the line can be pasted as it is.
  * The broker checks the key itself; this only finds the one line the user meant.
  */
 export function publicKeyArgument(value: string, flag: string): string {
   let text = value;
-  if (value.startsWith('@')) {
-    const file = value.slice(1);
+  // A key line always has a space in it; a lone word that names a file is the file (`~/.ssh/id_ed25519.pub`).
+  const bareFile = !/\s/.test(value.trim()) && existsSync(value);
+  if (value.startsWith('@') || bareFile) {
+    const file = bareFile ? value : value.slice(1);
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw new UsageError(`${flag} @${file}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+      throw new UsageError(`${flag} ${value}: cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
     }
   }
   const lines = text
