@@ -132,14 +132,7 @@ describe('approvals end to end: psql held, decided in Slack and the CLI', () => 
       // The gateway and the CLI use the approvals service that runs on its own.
       TRACEGATE_APPROVALS_ADDRESS: `127.0.0.1:${approvalsGrpc}`,
     };
-    tracegate = TracegateProcess.start(environment);
-    await pollUntil(
-      async () => {
-        if (tracegate!.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate!.stderr}\n${tracegate!.stdout.slice(-3000)}`);
-        return (await runTracegate(['status'], { ...environment, TRACEGATE_APPROVALS_ADDRESS: `127.0.0.1:${environment.TRACEGATE_APPROVALS_GRPC_PORT}` })).code === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'tracegate to become healthy' },
-    );
+    tracegate = await TracegateProcess.startHealthy(environment, { ...environment, TRACEGATE_APPROVALS_ADDRESS: `127.0.0.1:${environment.TRACEGATE_APPROVALS_GRPC_PORT}` });
     approvalsEnvironment = {
       ...environment,
       TRACEGATE_INTERNAL_TOKEN: readFileSync(path.join(home, 'internal-token'), 'utf8').trim(),

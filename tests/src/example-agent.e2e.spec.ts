@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { pollUntil, startPostgres } from '@tracegate/test-harness';
+import { startPostgres } from '@tracegate/test-harness';
 import { isolatedEnvironment, runTracegate, TracegateProcess } from './support/tracegate-process.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/agent/', import.meta.url));
@@ -51,14 +51,7 @@ describe('the example agent through the all-in-one', () => {
 
     home = mkdtempSync(path.join(tmpdir(), 'tracegate-e2e-agent-'));
     environment = await isolatedEnvironment(home);
-    tracegate = TracegateProcess.start(environment);
-    await pollUntil(
-      async () => {
-        if (tracegate!.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate!.stderr}\n${tracegate!.stdout.slice(-3000)}`);
-        return (await runTracegate(['status'], environment)).code === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'the all-in-one to become healthy' },
-    );
+    tracegate = await TracegateProcess.startHealthy(environment);
     const added = await runTracegate(
       ['target', 'add', 'billing', '--type', 'postgres', '--host', targetUrl.hostname, '--port', targetUrl.port, '--database', 'billing', '--user', decodeURIComponent(targetUrl.username), '--password-env', 'BILLING_PASSWORD', '--tls', 'disable'],
       { ...environment, BILLING_PASSWORD: decodeURIComponent(targetUrl.password) },

@@ -49,14 +49,7 @@ describe('the example policies through the gateway', () => {
     postgres = await startPostgres();
     home = mkdtempSync(path.join(tmpdir(), 'tracegate-e2e-policy-'));
     environment = { ...(await isolatedEnvironment(home)), DATABASE_URL: await postgres.createDatabase('tracegate'), TRACEGATE_POLICY_DIR: EXAMPLE_POLICIES };
-    tracegate = TracegateProcess.start(environment);
-    await pollUntil(
-      async () => {
-        if (tracegate!.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate!.stderr}\n${tracegate!.stdout.slice(-3000)}`);
-        return (await runTracegate(['status'], environment)).code === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'tracegate to become healthy' },
-    );
+    tracegate = await TracegateProcess.startHealthy(environment);
     for (const [name, env] of [['billing', 'production'], ['scratch', 'staging']] as const) {
       const url = new URL(await postgres.createDatabase(name));
       const client = new pg.Client({ connectionString: url.toString() });

@@ -82,14 +82,7 @@ describe('SSH through tracegate end to end', () => {
     home = mkdtempSync(path.join(tmpdir(), 'tracegate-e2e-ssh-'));
     postgres = await startPostgres();
     environment = { ...(await isolatedEnvironment(home)), DATABASE_URL: await postgres.createDatabase('tracegate'), TRACEGATE_POLICY_DIR: EXAMPLE_POLICIES };
-    tracegate = TracegateProcess.start(environment);
-    await pollUntil(
-      async () => {
-        if (tracegate!.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate!.stderr}\n${tracegate!.stdout.slice(-3000)}`);
-        return (await runTracegate(['status'], environment)).code === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'tracegate to become healthy' },
-    );
+    tracegate = await TracegateProcess.startHealthy(environment);
     const added = await runTracegate(
       ['target', 'add', 'web-1', '--type', 'ssh', '--host', sshd.host, '--port', String(sshd.port), '--user', sshd.user, '--host-key', sshd.knownHostsLine, '--secret-file', sshd.clientKeyPath, '--label', 'env=staging'],
       environment,

@@ -78,14 +78,7 @@ describe('reasoning traces and masking end to end', () => {
       TRACEGATE_MASKING_PROFILES_DIR: profiles,
       TRACEGATE_POLICY_FILE: policy,
     };
-    tracegate = TracegateProcess.start(environment);
-    await pollUntil(
-      async () => {
-        if (tracegate!.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate!.stderr}\n${tracegate!.stdout.slice(-3000)}`);
-        return (await runTracegate(['status'], environment)).code === 0;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, description: 'tracegate to become healthy' },
-    );
+    tracegate = await TracegateProcess.startHealthy(environment);
     const added = await runTracegate(
       ['target', 'add', 'billing', '--type', 'postgres', '--host', targetUrl.hostname, '--port', targetUrl.port, '--database', 'billing', '--user', decodeURIComponent(targetUrl.username), '--password-env', 'BILLING_PASSWORD', '--tls', 'disable'],
       { ...environment, BILLING_PASSWORD: decodeURIComponent(targetUrl.password) },

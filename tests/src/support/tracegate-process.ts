@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { freePorts } from '@tracegate/test-harness';
+import { freePorts, pollUntil } from '@tracegate/test-harness';
 
 export const TRACEGATE_BIN = fileURLToPath(new URL('../../../tools/cli/bin/tracegate.js', import.meta.url));
 const SERVICES = ['gateway', 'policy', 'masking', 'broker', 'approvals', 'audit'] as const;
@@ -63,6 +63,22 @@ export class TracegateProcess {
 
   static start(environment: Record<string, string>): TracegateProcess {
     return new TracegateProcess(spawn(process.execPath, [TRACEGATE_BIN, 'up'], { env: childEnvironment(environment), stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /**
+   * `tracegate up`, waited on until `tracegate status` says every service is serving (or failing
+   * fast, with its output, if it exits first). `statusEnvironment` is what the status check runs with.
+   */
+  static async startHealthy(environment: Record<string, string>, statusEnvironment: Record<string, string> = environment): Promise<TracegateProcess> {
+    const tracegate = TracegateProcess.start(environment);
+    await pollUntil(
+      async () => {
+        if (tracegate.child.exitCode !== null) throw new Error(`tracegate up exited:\n${tracegate.stderr}\n${tracegate.stdout.slice(-3000)}`);
+        return (await runTracegate(['status'], statusEnvironment)).code === 0;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, description: 'tracegate to become healthy' },
+    );
+    return tracegate;
   }
 
   get stdout(): string {
