@@ -204,7 +204,7 @@ export class ClientSession {
   private readonly namedQueries = new NamedQueries();
   /** The target's views as this session sees them (its own CREATE VIEWs included). */
   private views: SessionViews | undefined;
-  /** A view changed in the open transaction: once it ends, the catalog's reading is stale. */
+  /** This session created, changed or dropped a view: once its transaction ends, the catalog's reading is stale. */
   private viewsChanging = false;
 
   /**
@@ -1099,11 +1099,11 @@ export class ClientSession {
         const status = frame.body[0];
         if (status === 0x49 || status === 0x54 || status === 0x45) this.transactionStatus = String.fromCharCode(status) as 'I' | 'T' | 'E';
         const batch = this.openBatches.shift();
-        // A view created, changed or dropped: read the catalog again now, and once more when its
-        // transaction ends (before that, no other connection sees the change).
-        if (this.viewsChanging) {
+        // Only once its transaction has ended can the catalog's side connection see the change
+        // (until then the session's own CREATE VIEW and renames stand in for it).
+        if (this.viewsChanging && status === 0x49) {
+          this.viewsChanging = false;
           this.views?.changed();
-          if (status === 0x49) this.viewsChanging = false;
         }
         // Resolved after this chunk is relayed (promise callbacks run after this handler returns).
         if (this.openBatches.length === 0) for (const wake of this.idleWaiters.splice(0)) wake();

@@ -197,8 +197,11 @@ export interface TargetViews extends ViewDefinitions {
 
 /** The targets' views, read from each target's catalog and cached per target: no round trip per statement. */
 export interface ViewCatalog {
-  /** The target's views as last read; undefined when they must be read (first use, or a failed read to retry). */
-  current(target: string): TargetViews | undefined;
+  /**
+   * The target's views as last read, or the read in flight (wait for it: it may hold a change a
+   * session just committed); undefined when they must be read (first use, too old, a failed read to retry).
+   */
+  current(target: string): TargetViews | Promise<TargetViews> | undefined;
   /**
    * Reads them again, logging in as `endpoint` says (the session's lease); callers during a read
    * share the next one. `looking` names the relations (`name` or `schema.name`) a statement

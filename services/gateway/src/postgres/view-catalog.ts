@@ -181,8 +181,10 @@ export class TargetViewCatalog implements ViewCatalog {
     this.read = options.read ?? ((endpoint) => readTargetCatalog(endpoint, options));
   }
 
-  current(target: string): TargetViews | undefined {
+  current(target: string): TargetViews | Promise<TargetViews> | undefined {
     const state = this.targets.get(target);
+    const scheduled = state?.next ?? state?.reading;
+    if (scheduled) return scheduled;
     if (!state?.views) return undefined;
     const now = Date.now();
     if (state.failedAt !== undefined ? now - state.failedAt >= RETRY_AFTER_MS : now - (state.readAt ?? 0) >= READING_SERVES_MS) return undefined;
@@ -248,8 +250,8 @@ export class SessionViews {
   private combined: TrackedViews | undefined;
   /** Definitions from this session's own CREATE VIEW statements, by `schema.name` or bare name as written. */
   private readonly own = new Map<string, OwnDefinition[]>();
-  /** The session changed views: read the catalog again before the next lineage. */
-  private stale = false;
+  /** The read the session asked for after its change to views was committed: its next lineage waits for it. */
+  private reading: Promise<TargetViews> | undefined;
 
   constructor(
     private readonly catalog: ViewCatalog,
@@ -270,8 +272,7 @@ export class SessionViews {
   async lineage(text: string): Promise<StatementLineage> {
     // A write without RETURNING has no rows to mask: a bulk INSERT is not parsed for nothing.
     if (WRITE.test(text) && !RETURNING.test(text)) return NO_ROWS;
-    let views = await this.current(this.stale ? [] : undefined);
-    this.stale = false;
+    let views = await this.current(undefined);
     let result = views.lineageOf(text);
     if (result.missed.length > 0) {
       views = await this.current(result.missed);
@@ -280,12 +281,14 @@ export class SessionViews {
     return result.lineage;
   }
 
-  /** Notes a statement the session runs: a view it defines is known to it at once, and any change to views calls for a new reading. */
+  /**
+   * Notes a statement the session is about to run: a view it defines or renames is known to the
+   * session at once. (Other changes need no note: a reading that still has the old definition
+   * over-masks; see `changed`.)
+   */
   noteStatement(text: string): void {
     const change = viewChange(text);
-    if (!change) return;
-    this.stale = true;
-    if (change.kind === 'change') return;
+    if (!change || change.kind === 'change') return;
     // A renamed view keeps its schema; until its transaction commits, only this session knows the new name.
     const key = change.kind === 'rename' ? (change.schema === undefined ? change.newName : `${change.schema}.${change.newName}`) : change.schema === undefined ? change.name : `${change.schema}.${change.name}`;
     const entry: OwnDefinition = change.kind === 'rename' ? { renamedFrom: { name: change.name, schema: change.schema } } : { text };
@@ -296,14 +299,18 @@ export class SessionViews {
     this.combined = undefined;
   }
 
-  /** The target's views changed (a statement of this session's completed): read them again before the next lineage. */
+  /** The session's change to views is committed: read them again before the next lineage. */
   changed(): void {
-    this.stale = true;
+    // At once, not at this session's next statement: the reading is shared, and other sessions
+    // on the target wait for a read in flight rather than use the one it replaces.
+    this.reading = this.catalog.refresh(this.target, this.endpoint);
   }
 
   /** The views now; `looking` set: read the catalog again first (naming what was not found). */
   private async current(looking: readonly string[] | undefined): Promise<TrackedViews> {
-    const shared = (looking === undefined ? this.catalog.current(this.target) : undefined) ?? (await this.catalog.refresh(this.target, this.endpoint, looking ?? []));
+    const asked = this.reading;
+    this.reading = undefined;
+    const shared = await (asked ?? (looking === undefined ? this.catalog.current(this.target) : undefined) ?? this.catalog.refresh(this.target, this.endpoint, looking ?? []));
     if (shared !== this.base || !this.combined) {
       this.base = shared;
       // Sessions that defined no view of their own share the reading's lineages and view shapes.

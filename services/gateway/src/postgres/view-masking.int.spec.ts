@@ -138,11 +138,13 @@ describe('masking through views', () => {
 
     await agent.query('CREATE VIEW flip AS SELECT id::text AS v FROM users');
     assert.equal((await agent.query('SELECT v FROM flip WHERE v = $1', ['9'])).rows[0].v, '9');
+    const other = await through();
+    assert.equal((await other.query('SELECT v FROM flip WHERE v = $1', ['9'])).rows[0].v, '9');
     await agent.query('CREATE OR REPLACE VIEW flip AS SELECT nickname AS v FROM users');
+    // Another session on the target sees the replaced view at once: the replacing session's
+    // commit reads the shared catalog again, and a read in flight is waited for.
+    assertNoRawValue(JSON.stringify((await other.query({ text: 'SELECT v FROM flip LIMIT $1', values: [3] })).rows), 'the replaced view, from another session');
     assertNoRawValue(JSON.stringify((await agent.query('SELECT v FROM flip')).rows), 'a view the session replaced');
-    // A later session reads the catalog with the replaced view in it.
-    const next = await through();
-    assertNoRawValue(JSON.stringify((await next.query({ text: 'SELECT v FROM flip LIMIT $1', values: [3] })).rows), 'the replaced view, from another session');
   });
 
   it('psql: a view from before the session, one it makes, and rows fetched through psql\'s own cursor', async () => {
