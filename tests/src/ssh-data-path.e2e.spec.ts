@@ -158,6 +158,20 @@ describe('SSH through tracegate end to end', () => {
     assert.match(foreign.stderr, /another identity/);
   });
 
+  it('logs an agent in with its registered public key, and refuses a key nobody registered', async () => {
+    const byKey = ['-o', 'PubkeyAuthentication=yes', '-o', 'PreferredAuthentications=publickey', '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-i', sshd.clientKeyPath];
+    const before = await ran('ops-bot', 'uptime', byKey);
+    assert.equal(before.code, 255, 'no key registered yet');
+    assert.match(before.stderr, /Permission denied/);
+    const registered = await runTracegate(['key', 'add-ssh', 'ops-bot', `${sshd.clientKeyPath}.pub`], environment);
+    assert.equal(registered.code, 0, registered.stderr);
+    const after = await ran('ops-bot', 'uptime', byKey);
+    assert.equal(after.code, 0, after.stderr);
+    assert.match(after.stdout, /load average/);
+    const otherName = await ran('other-bot', 'uptime', byKey);
+    assert.equal(otherName.code, 255, "one identity's key does not log in another");
+  });
+
   it('holds a change for an operator, who approves it in the CLI, and only then runs it', async () => {
     const marker = path.join(home, 'deployed');
     const held = ssh('ops-bot', `touch ${marker}`);

@@ -17,7 +17,13 @@ const TLS: Record<number, TargetTls> = {
 };
 
 
-/** The broker over gRPC: API-key authentication and credential leases. */
+function identityOf(key: brokerV1.ApiKey | undefined): VerifiedIdentity | undefined {
+  const kind = key ? KINDS[key.kind] : undefined;
+  if (!key || !kind) return undefined;
+  return { id: key.id, name: key.name, kind, groups: key.groups };
+}
+
+/** The broker over gRPC: API-key and SSH public-key authentication, and credential leases. */
 export class BrokerClient implements ClientAuthenticator, CredentialBroker {
   private readonly identity: PromiseClient<brokerV1.IdentityServiceClient>;
   private readonly credentials: PromiseClient<brokerV1.CredentialServiceClient>;
@@ -32,9 +38,17 @@ export class BrokerClient implements ClientAuthenticator, CredentialBroker {
   async authenticate(user: string, password: string): Promise<VerifiedIdentity | undefined> {
     try {
       const { key } = await this.identity.authenticate({ name: user, secret: password });
-      const kind = key ? KINDS[key.kind] : undefined;
-      if (!key || !kind) return undefined;
-      return { id: key.id, name: key.name, kind, groups: key.groups };
+      return identityOf(key);
+    } catch (error) {
+      if ((error as ServiceError).code === GrpcStatus.UNAUTHENTICATED) return undefined;
+      throw error;
+    }
+  }
+
+  async authenticatePublicKey(user: string, publicKey: string): Promise<VerifiedIdentity | undefined> {
+    try {
+      const { key } = await this.identity.authenticatePublicKey({ name: user, publicKey });
+      return identityOf(key);
     } catch (error) {
       if ((error as ServiceError).code === GrpcStatus.UNAUTHENTICATED) return undefined;
       throw error;

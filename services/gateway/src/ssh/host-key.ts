@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import ssh2 from 'ssh2';
+import { sshFingerprint } from '@tracegate/runtime/ssh-public-key';
 
 /** Why a host private key cannot serve the SSH listener, or undefined when it can. */
 export function hostKeyProblem(key: Buffer | string): string | undefined {
@@ -15,5 +15,5 @@ export function hostKeyFingerprint(key: Buffer | string): string {
   const parsed = ssh2.utils.parseKey(key);
   const one = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!one || one instanceof Error) return '';
-  return `SHA256:${createHash('sha256').update(one.getPublicSSH()).digest('base64').replace(/=+$/, '')}`;
+  return sshFingerprint(one.getPublicSSH());
 }

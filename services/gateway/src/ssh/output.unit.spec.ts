@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { completeUtf8Length, exitTag, OutputLines, Utf8Guard } from './output.js';
 import { parseLogin, publicKeyLine } from './ssh-listener.js';
-import { parseHostKey } from './upstream.js';
 
 describe('SSH output handling', () => {
   it('finds where a chunk stops on a character boundary', () => {
@@ -60,13 +59,10 @@ describe('SSH login names and keys', () => {
     assert.equal(parseLogin('agent:'), undefined);
   });
 
-  it('turns a key blob into an OpenSSH line and a pinned line back into its blob', () => {
+  it('turns a key blob into an OpenSSH line', () => {
     const blob = Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), Buffer.alloc(32, 7)]);
     const line = publicKeyLine(blob)!;
     assert.equal(line, `ssh-ed25519 ${blob.toString('base64')}`);
-    assert.deepEqual(parseHostKey(`${line} root@host`), { type: 'ssh-ed25519', blob });
-    assert.equal(parseHostKey(`ssh-rsa ${blob.toString('base64')}`), undefined, 'the line names another type than its blob');
-    assert.equal(parseHostKey('ssh-ed25519 not*base64'), undefined);
     assert.equal(publicKeyLine(Buffer.from([0, 0, 1, 0])), undefined);
   });
 });

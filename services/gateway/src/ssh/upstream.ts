@@ -1,4 +1,5 @@
 import ssh2 from 'ssh2';
+import { parseSshPublicKey, type SshPublicKey } from '@tracegate/runtime/ssh-public-key';
 import type { CredentialLease } from '../postgres/ports.js';
 
 /** A login failure. `message` is safe for the client (names the target, never the credential); `detail` is for the log. */
@@ -12,15 +13,13 @@ export class TargetConnectError extends Error {
   }
 }
 
-/** A pinned host key: its type and the key blob as the server sends it. */
-export function parseHostKey(line: string): { type: string; blob: Buffer } | undefined {
-  const [type, base64] = line.trim().split(/\s+/);
-  if (!type || !base64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(base64)) return undefined;
-  const blob = Buffer.from(base64, 'base64');
-  if (blob.length < 4) return undefined;
-  const nameLength = blob.readUInt32BE(0);
-  if (4 + nameLength > blob.length || blob.subarray(4, 4 + nameLength).toString('latin1') !== type) return undefined;
-  return { type, blob };
+/** The registered host key, or undefined when it is not one (the broker checks it when it is registered). */
+function pinnedKey(line: string): SshPublicKey | undefined {
+  try {
+    return parseSshPublicKey(line);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The host key algorithms that prove a key of this type (an RSA key signs with SHA-2 or SHA-1). */
@@ -37,7 +36,7 @@ const PRIVATE_KEY = /^-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
  */
 export function connectToTarget(lease: CredentialLease, options: { timeoutMs: number }): Promise<ssh2.Client> {
   const { endpoint } = lease;
-  const pinned = lease.hostKey ? parseHostKey(lease.hostKey) : undefined;
+  const pinned = lease.hostKey ? pinnedKey(lease.hostKey) : undefined;
   if (!pinned) {
     return Promise.reject(new TargetConnectError(`target '${endpoint.name}' has no usable host key registered, so the gateway cannot tell it from an impostor; register it with tracegate target add --type ssh --host-key`, 'no pinned host key in the lease'));
   }
@@ -63,7 +62,7 @@ export function connectToTarget(lease: CredentialLease, options: { timeoutMs: nu
       port: endpoint.port,
       username: endpoint.user,
       ...(PRIVATE_KEY.test(secret) ? { privateKey: secret } : { password: secret }),
-      algorithms: { serverHostKey: algorithmsFor(pinned.type) as ssh2.ServerHostKeyAlgorithm[] },
+      algorithms: { serverHostKey: algorithmsFor(pinned.algorithm) as ssh2.ServerHostKeyAlgorithm[] },
       hostVerifier: (key: Buffer) => {
         const ok = key.equals(pinned.blob);
         hostKeyMismatch = !ok;
