@@ -518,7 +518,11 @@ function analyzeDefinition(definition: string, views: ViewContext): ViewShape {
   const names = view ? (view['aliases'] as Node[] | undefined) : ((matview?.['into'] as Node | undefined)?.['colNames'] as Node[] | undefined);
   if (!query['SelectStmt']) return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
   const analysis = lineageOfStatement(query, views);
-  if (analysis.kind === 'columns') return { kind: 'columns', columns: renamed(analysis.columns, names) };
+  if (analysis.kind === 'columns') {
+    // `CREATE VIEW v (a, b) AS SELECT * FROM t`: which of t's columns became a, only the catalog knows.
+    if ((names?.length ?? 0) > 0 && analysis.columns.some((c) => c.star)) return { kind: 'unknown', sources: everySource({ kind: 'columns', columns: analysis.columns }) };
+    return { kind: 'columns', columns: renamed(analysis.columns, names) };
+  }
   return { kind: 'unknown', sources: analysis.kind === 'opaque' ? [...analysis.reads, ...(analysis.reads.length === 0 ? [UNKNOWN_SOURCE] : [])] : [UNKNOWN_SOURCE] };
 }
 

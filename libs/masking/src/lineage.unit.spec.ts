@@ -171,6 +171,13 @@ describe('lineage through views', () => {
     assert.deepEqual(lineage('SELECT addr FROM emails_mv', matviews), ['addr: emails_mv.addr,users.email (plain)']);
   });
 
+  it('a view defined by its CREATE VIEW text over a star: followed through the star, and whole when it renames the star\'s columns', () => {
+    const own = catalog({ 'public.everyone': 'CREATE VIEW everyone AS SELECT * FROM users', 'public.renamed': 'CREATE VIEW renamed (a, b) AS SELECT * FROM users' });
+    assert.deepEqual(lineage('SELECT email FROM everyone', own), ['email: everyone.email,users.email (plain)']);
+    assert.deepEqual(lineage('SELECT * FROM everyone', own), ['*users']);
+    assert.deepEqual(lineage('SELECT a FROM renamed', own), ['a: renamed.a,users.* (derived)']);
+  });
+
   it('an aggregate over a view column stays derived from it; count reveals nothing', () => {
     assert.deepEqual(lineage('SELECT n, last_email FROM mail_stats', views), ['n: mail_stats.n (derived)', 'last_email: mail_stats.last_email,users.email (derived)']);
   });
