@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type pg from 'pg';
+import pg from 'pg';
 import { compileProfile } from '@tracegate/masking-engine';
 import { startPostgres } from '@tracegate/test-harness';
 import type { MaskingProfiles, StatementContext, StatementDecision, StatementJudge } from './ports.js';
-import { MemoryRecorder, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+import { AGENT, MemoryRecorder, startGatewayFixture, type GatewayFixture } from './testing/gateway-fixture.js';
+import type { TargetEndpoint } from './upstream-login.js';
 
 // A column rule follows its column through views: a view that renames, casts or concatenates a
 // masked column must not reveal it, whether the view was made before the session, by another
@@ -61,7 +62,11 @@ describe('masking through views', () => {
 
   before(async () => {
     target = await startPostgres();
-    gateway = await startGatewayFixture(target, { recorder, judge: new ColumnsJudge(), masking: profiles, recordedRows: 10 });
+    // The same database as a role that may hold one connection only: the catalog's side
+    // connection is refused while a session holds that one.
+    const server = new URL(target.url);
+    const limited: TargetEndpoint = { name: 'limited', host: server.hostname, port: Number(server.port), database: 'billing', user: 'one_connection', password: 'one-connection-pw', tls: 'disable' };
+    gateway = await startGatewayFixture(target, { recorder, judge: new ColumnsJudge(), masking: profiles, recordedRows: 10, targets: new Map([['limited', limited]]) });
     await onTarget(
       'CREATE TABLE users (id int PRIMARY KEY, email text, nickname text)',
       "INSERT INTO users SELECT g, 'person' || g || '@example.com', 'secret-nick-' || g FROM generate_series(1, 50) AS g",
@@ -71,6 +76,9 @@ describe('masking through views', () => {
       'CREATE SCHEMA reporting',
       'CREATE VIEW reporting.handles AS SELECT reverse(nickname) AS backwards FROM users',
       'CREATE VIEW doubled AS SELECT id, id * 2 AS twice FROM users',
+      "CREATE ROLE one_connection LOGIN PASSWORD 'one-connection-pw' CONNECTION LIMIT 1",
+      'GRANT USAGE ON SCHEMA reporting TO one_connection',
+      'GRANT SELECT ON ALL TABLES IN SCHEMA public, reporting TO one_connection',
     );
   });
 
@@ -165,5 +173,17 @@ describe('masking through views', () => {
     assert.equal(during.code, 0, during.stderr);
     assert.equal(during.stdout.trim().split('\n').length, 1 + 2 + 5 + 3, during.stdout);
     assertNoRawValue(during.stdout, 'psql reading views it made and through its cursor');
+  });
+
+  it('while the target\'s views cannot be read, a column read from any relation is masked whole rather than trusted', async () => {
+    const agent = new pg.Client({ host: '127.0.0.1', port: gateway.port, user: AGENT.name, password: AGENT.key, database: 'limited', ssl: { rejectUnauthorized: false } });
+    await agent.connect();
+    clients.push(agent);
+    const viaView = await agent.query('SELECT handle, id FROM contacts ORDER BY id LIMIT 3');
+    assertNoRawValue(JSON.stringify(viaView.rows), 'a view read while the catalog is unreadable');
+    // Even a column no rule names: from a relation that may be a view of unknown shape, it may be anything.
+    const { rows } = await agent.query({ text: 'SELECT twice FROM doubled WHERE id = $1', values: [21] });
+    assert.notDeepEqual(rows, [{ twice: 42 }]);
+    assert.deepEqual((await agent.query('SELECT 6 * 7 AS answer')).rows, [{ answer: 42 }], 'what reads no relation is untouched');
   });
 });
