@@ -114,6 +114,7 @@ class SshConnection {
   private leaseId: string | undefined;
   private upstream: ssh2.Client | undefined;
   private failures = 0;
+  private attempts: Promise<void> = Promise.resolve();
   private ended = false;
   private recorded = false;
   private endReason = 'the client disconnected';
@@ -130,7 +131,13 @@ class SshConnection {
     this.clientAddress = `${info.ip}:${info.port}`;
     this.loginTimer = setTimeout(() => this.terminate(`you did not log in within ${Math.round((options.loginGraceMs ?? 60_000) / 1000)} s`, DisconnectReason.BY_APPLICATION), options.loginGraceMs ?? 60_000);
     this.loginTimer.unref();
-    client.on('authentication', (context) => void this.authenticate(context));
+    // One attempt at a time, in the order they came: an attempt's answer never races another's.
+    client.on('authentication', (context) => {
+      this.attempts = this.attempts.then(() => this.authenticate(context)).catch((error: unknown) => {
+        this.logger.error({ session: this.sessionId, err: (error as Error).message }, 'SSH authentication failed unexpectedly');
+        this.terminate('tracegate could not complete your login; try again shortly', DisconnectReason.SERVICE_NOT_AVAILABLE);
+      });
+    });
     client.on('ready', () => clearTimeout(this.loginTimer));
     client.on('session', (accept, reject) => {
       const upstream = this.upstream;
@@ -161,6 +168,7 @@ class SshConnection {
   private targetLabels: Readonly<Record<string, string>> = {};
 
   private async authenticate(context: AuthContext): Promise<void> {
+    if (this.ended) return;
     const login = parseLogin(context.username);
     if (!login) {
       return this.terminate(`log in as <key name>:<target>, for example ssh 'agent-1:web-1'@<gateway>; '${context.username.slice(0, 100)}' names no target`, DisconnectReason.ILLEGAL_USER_NAME);
@@ -206,7 +214,7 @@ class SshConnection {
       return this.terminate('tracegate could not check your credentials right now; try again shortly', DisconnectReason.SERVICE_NOT_AVAILABLE);
     }
     if (!identity) return this.failed(context);
-    if (this.identity) return context.accept();
+    if (this.identity) return this.identity.id === identity.id ? context.accept() : this.failed(context);
     this.identity = identity;
     if (await this.openTarget(login.target, identity)) context.accept();
   }
