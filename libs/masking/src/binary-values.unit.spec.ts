@@ -128,3 +128,12 @@ describe('the byte paths of column rules give the tokens the text paths give', (
     });
   }
 });
+
+describe('a DataRow that does not add up', () => {
+  it('throws rather than reading past its end', () => {
+    const p = plan([column('note', PgType.text, 0), column('other', PgType.text, 0)]);
+    const row = dataRow(['some text', 'more text']);
+    assert.throws(() => p.maskDataRow(row.subarray(0, 22)), /ends before its last column|runs past the end/);
+    assert.throws(() => p.maskDataRow(row.subarray(0, 12)), /runs past the end/);
+  });
+});

@@ -99,20 +99,25 @@ RUN_CLASS[46] = RUN_CLASS[43] = RUN_CLASS[40] = RUN_CLASS[41] = 3;
 
 const counts = new Int32Array(10);
 
+/**
+ * The traits last counted: one object, overwritten by the next count (a text's traits are used
+ * before the next text is counted), so counting a value allocates nothing.
+ */
+const lastTraits: TextTraits = { digits: 0, upper: 0, underscores: 0, at: 0, colons: 0, dots: 0, equals: 0, longestToken: 0, groupedDigits: 0, phoneDigits: 0 };
+
 /** traitsOf's loop is written out twice, for strings and for bytes: a call per character would cost more than the counting. */
 function traitsFrom(counts: Int32Array, longest: number, grouped: number, phone: number): TextTraits {
-  return {
-    digits: counts[1]!,
-    upper: counts[2]!,
-    underscores: counts[4]!,
-    at: counts[6]!,
-    colons: counts[7]!,
-    dots: counts[8]!,
-    equals: counts[9]!,
-    longestToken: longest,
-    groupedDigits: grouped,
-    phoneDigits: phone,
-  };
+  lastTraits.digits = counts[1]!;
+  lastTraits.upper = counts[2]!;
+  lastTraits.underscores = counts[4]!;
+  lastTraits.at = counts[6]!;
+  lastTraits.colons = counts[7]!;
+  lastTraits.dots = counts[8]!;
+  lastTraits.equals = counts[9]!;
+  lastTraits.longestToken = longest;
+  lastTraits.groupedDigits = grouped;
+  lastTraits.phoneDigits = phone;
+  return lastTraits;
 }
 
 export function traitsOf(text: string): TextTraits {

@@ -11,7 +11,7 @@ export class HmacSha256 {
   private readonly innerKeyState = new Int32Array(8);
   private readonly outerKeyState = new Int32Array(8);
   private readonly state = new Int32Array(8);
-  private readonly schedule = new Int32Array(64);
+  private readonly schedule = new Int32Array(16);
   private readonly tail = new Uint8Array(128);
   /** The last MAC; overwritten by the next call. */
   readonly digest = new Uint8Array(32);
@@ -87,19 +87,11 @@ function writeState(state: Int32Array, out: Uint8Array, at: number): void {
   for (let i = 0; i < 8; i++) writeWord(out, at + i * 4, state[i]!);
 }
 
-/** One SHA-256 compression of the 64-byte block at bytes[at] into `state`. */
+/**
+ * One SHA-256 compression of the 64-byte block at bytes[at] into `state`. The message schedule
+ * is expanded as the rounds go, in a ring of 16 words.
+ */
 function compress(state: Int32Array, w: Int32Array, bytes: Uint8Array, at: number): void {
-  for (let i = 0; i < 16; i++) {
-    const j = at + i * 4;
-    w[i] = (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!;
-  }
-  for (let i = 16; i < 64; i++) {
-    const x = w[i - 15]!;
-    const y = w[i - 2]!;
-    const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-    const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0;
-  }
   let a = state[0]!;
   let b = state[1]!;
   let c = state[2]!;
@@ -109,10 +101,23 @@ function compress(state: Int32Array, w: Int32Array, bytes: Uint8Array, at: numbe
   let g = state[6]!;
   let h = state[7]!;
   for (let i = 0; i < 64; i++) {
+    let word: number;
+    if (i < 16) {
+      const j = at + i * 4;
+      word = (bytes[j]! << 24) | (bytes[j + 1]! << 16) | (bytes[j + 2]! << 8) | bytes[j + 3]!;
+    } else {
+      const x = w[(i - 15) & 15]!;
+      const y = w[(i - 2) & 15]!;
+      const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+      const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+      word = (w[i & 15]! + s0 + w[(i - 7) & 15]! + s1) | 0;
+    }
+    w[i & 15] = word;
     const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-    const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i]! + w[i]!) | 0;
+    // Ch(e, f, g) and Maj(a, b, c) in their shorter equivalent forms.
+    const t1 = (h + S1 + (g ^ (e & (f ^ g))) + K[i]! + word) | 0;
     const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-    const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+    const t2 = (S0 + ((a & b) | (c & (a | b)))) | 0;
     h = g;
     g = f;
     f = e;
