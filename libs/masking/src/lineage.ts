@@ -82,8 +82,8 @@ interface ViewContext {
   readonly definitions: ViewDefinitions;
   readonly depth: number;
   readonly memo: Map<string, ViewShape>;
-  /** Set when a definition was cut off at the depth limit: a shape depending on it is not memoised. */
-  readonly state: { truncated: boolean };
+  /** The definitions being analysed on the way here: meeting one again is a cycle. */
+  readonly inProgress: Set<string>;
 }
 
 interface Scope {
@@ -103,7 +103,7 @@ function viewContext(definitions: ViewDefinitions | undefined): ViewContext | un
     memo = new Map();
     viewMemos.set(definitions, memo);
   }
-  return { definitions, depth: 0, memo, state: { truncated: false } };
+  return { definitions, depth: 0, memo, inProgress: new Set() };
 }
 
 /** Thrown inside the analysis for a shape it cannot follow; the caller sees undefined. */
@@ -492,18 +492,19 @@ function viewShape(name: string, schema: string | undefined, views: ViewContext)
   };
 }
 
+/**
+ * Each definition is analysed once per set of views, whatever reaches it (memoised even when a
+ * limit cut it short: unknown is safe), so definitions that name each other — never so in a real
+ * catalog, but a client can send such CREATE VIEWs — cost one analysis each, not one per path.
+ */
 function shapeOfDefinition(definition: string, views: ViewContext): ViewShape {
   const memoised = views.memo.get(definition);
   if (memoised) return memoised;
-  if (views.depth >= MAX_VIEW_DEPTH) {
-    views.state.truncated = true;
-    return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
-  }
-  const outer = views.state.truncated;
-  views.state.truncated = false;
+  if (views.depth >= MAX_VIEW_DEPTH || views.inProgress.has(definition)) return { kind: 'unknown', sources: [UNKNOWN_SOURCE] };
+  views.inProgress.add(definition);
   const shape = analyzeDefinition(definition, { ...views, depth: views.depth + 1 });
-  if (!views.state.truncated) views.memo.set(definition, shape);
-  views.state.truncated ||= outer;
+  views.inProgress.delete(definition);
+  views.memo.set(definition, shape);
   return shape;
 }
 

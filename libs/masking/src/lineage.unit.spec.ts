@@ -194,6 +194,15 @@ describe('lineage through views', () => {
     assert.ok(analyzeOutputLineage('SELECT c FROM a', catalog({ 'public.a': 'SELECT c FROM b', 'public.b': 'SELECT c FROM a' }))?.[0]?.sources.some((s) => s.column === '*'));
   });
 
+  it('many definitions of one name, each naming that name again, cost one analysis each', () => {
+    const definitions = Array.from({ length: 40 }, (_, i) => `CREATE OR REPLACE VIEW loop AS SELECT c${i} AS c FROM loop`);
+    const hostile: ViewDefinitions = { definitions: (name) => (name === 'loop' ? definitions : []) };
+    const started = performance.now();
+    const analysed = analyzeOutputLineage('SELECT c FROM loop', hostile);
+    assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
+    assert.ok(analysed?.[0]?.sources.some((s) => s.column === '*' && s.table === undefined));
+  });
+
   it('a view name in several schemas counts as each; when their columns differ, a column may be any', () => {
     const twice = catalog({ 'a.v': 'SELECT email AS x FROM users', 'b.v': 'SELECT ssn AS x FROM people' });
     assert.deepEqual(lineage('SELECT x FROM v', twice), ['x: v.x,users.email,people.ssn (plain)']);
