@@ -250,6 +250,8 @@ export class SessionViews {
   private combined: TrackedViews | undefined;
   /** Definitions from this session's own CREATE VIEW statements, by `schema.name` or bare name as written. */
   private readonly own = new Map<string, OwnDefinition[]>();
+  /** How many definitions and renames `own` holds: past OWN_DEFINITIONS_KEPT the session's views are unknown. */
+  private ownCount = 0;
   /** The read the session asked for after its change to views was committed: its next lineage waits for it. */
   private reading: Promise<TargetViews> | undefined;
 
@@ -292,10 +294,13 @@ export class SessionViews {
     // A renamed view keeps its schema; until its transaction commits, only this session knows the new name.
     const key = change.kind === 'rename' ? (change.schema === undefined ? change.newName : `${change.schema}.${change.newName}`) : change.schema === undefined ? change.name : `${change.schema}.${change.name}`;
     const entry: OwnDefinition = change.kind === 'rename' ? { renamedFrom: { name: change.name, schema: change.schema } } : { text };
+    // Past the bound the session's views are unknown already: nothing more is kept.
+    if (this.ownCount > OWN_DEFINITIONS_KEPT) return;
     const own = this.own.get(key) ?? [];
     // A prepared CREATE VIEW executed again adds nothing new.
     if (own.some((o) => o.text === text)) return;
     this.own.set(key, [...own, entry]);
+    this.ownCount += 1;
     this.combined = undefined;
   }
 
@@ -313,8 +318,9 @@ export class SessionViews {
     const shared = await (asked ?? (looking === undefined ? this.catalog.current(this.target) : undefined) ?? this.catalog.refresh(this.target, this.endpoint, looking ?? []));
     if (shared !== this.base || !this.combined) {
       this.base = shared;
-      // Sessions that defined no view of their own share the reading's lineages and view shapes.
-      this.combined = this.own.size === 0 ? tracked(shared) : new TrackedViews(new OwnViews(shared, this.own));
+      // Sessions that defined no view of their own share the reading's lineages and view shapes;
+      // one that defined more than memory should hold sees every relation as a view of unknown shape.
+      this.combined = this.own.size === 0 ? tracked(shared) : new TrackedViews(this.ownCount > OWN_DEFINITIONS_KEPT ? new UnreadableCatalog() : new OwnViews(shared, this.own));
     }
     return this.combined;
   }
@@ -348,6 +354,9 @@ class OwnViews implements TargetViews {
     return [...this.own].filter(([key]) => key === name || key.endsWith(`.${name}`)).flatMap(([, entries]) => entries);
   }
 }
+
+/** A session's own view definitions kept; past this many its views are all unknown (masked whole), not forgotten. */
+const OWN_DEFINITIONS_KEPT = 1000;
 
 /** Renames of renames followed back; past that (or round in a circle) the view is unknown (an unparsable definition). */
 const OWN_RENAMES_FOLLOWED = 8;

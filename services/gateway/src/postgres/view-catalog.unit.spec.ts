@@ -85,6 +85,13 @@ describe('TargetViewCatalog and SessionViews', () => {
     assert.equal(reads, 1);
   });
 
+  it('a session that defines more views than it keeps sees every relation as a view of unknown shape', async () => {
+    const views = session();
+    for (let i = 0; i <= 1000; i += 1) views.noteStatement(`CREATE VIEW v${i} AS SELECT ${i} AS n`);
+    assert.deepEqual(sources(await views.lineage('SELECT id FROM users')), [['users.id', '.*']]);
+    assert.deepEqual(sources(await session().lineage('SELECT id FROM users')), [['users.id']], 'other sessions are not affected');
+  });
+
   it('callers during a read share the next one', async () => {
     await session().lineage('SELECT 1');
     await Promise.all([catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT), catalog.refresh('billing', ENDPOINT)]);
