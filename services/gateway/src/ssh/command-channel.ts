@@ -56,6 +56,20 @@ export const INTERACTIVE_SHELL_COMMAND = 'sh -i';
 const FORWARDED_ENV = /^(LANG|LC_[A-Z_]+|TZ)$/;
 export const TRACE_ENV = 'TRACEGATE_TRACE_ID';
 
+/**
+ * A trace given with the command itself, as a leading shell assignment:
+ * `ssh gw 'TRACEGATE_TRACE_ID=7f3c… df -h'`. This is the per-exec form, for clients whose env
+ * requests do not arrive (OpenSSH sends none for sessions multiplexed over a ControlMaster).
+ */
+const TRACE_PREFIX = /^\s*TRACEGATE_TRACE_ID=(?:'([^']*)'|"([^"]*)"|([^\s'";&|<>()`$\\]+))(?:\s+|$)/;
+
+/** The command without a leading TRACEGATE_TRACE_ID assignment, and that assignment's value. */
+export function takeTracePrefix(command: string): { command: string; traceId?: string } {
+  const match = TRACE_PREFIX.exec(command);
+  if (!match) return { command };
+  return { command: command.slice(match[0].length), traceId: (match[1] ?? match[2] ?? match[3] ?? '').trim() };
+}
+
 /** The exit status of a command the gateway refused (as a shell's "cannot execute"). */
 export const REFUSED_EXIT_STATUS = 126;
 
@@ -111,9 +125,12 @@ export class CommandChannel {
     session.on('close', () => this.closed.abort());
   }
 
-  private async run(kind: SshCommandKind, command: string, accept: () => ServerChannel, reject: (() => void) | undefined): Promise<void> {
+  private async run(kind: SshCommandKind, given: string, accept: () => ServerChannel, reject: (() => void) | undefined): Promise<void> {
     if (this.started) return reject?.();
     this.started = true;
+    // Taken off before anything sees the command: policy decides, and the target runs, the rest.
+    const { command, traceId: ownTrace } = kind === 'ssh-exec' ? takeTracePrefix(given) : { command: given };
+    if (ownTrace !== undefined) this.traceId = ownTrace;
     const stream = accept();
     stream.on('close', () => {
       this.closed.abort();
@@ -129,6 +146,7 @@ export class CommandChannel {
       stream.end();
     };
     try {
+      if (command.trim() === '') return refuse(`no command follows ${TRACE_ENV}=…; give the command after it`);
       const trace = await this.trace();
       const context: StatementContext = {
         identity: site.identity,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { completeUtf8Length, exitTag, OutputLines, Utf8Guard } from './output.js';
 import { parseLogin, publicKeyLine } from './ssh-listener.js';
+import { takeTracePrefix } from './command-channel.js';
 
 describe('SSH output handling', () => {
   it('finds where a chunk stops on a character boundary', () => {
@@ -47,6 +48,21 @@ describe('SSH output handling', () => {
     assert.equal(exitTag({ code: 3 }), 'exit 3');
     assert.equal(exitTag({ code: null, signal: 'SIGKILL' }), 'signal KILL');
     assert.equal(exitTag(undefined), 'closed');
+  });
+});
+
+describe('a trace given with the command', () => {
+  it('takes a leading TRACEGATE_TRACE_ID assignment off the command', () => {
+    assert.deepEqual(takeTracePrefix('TRACEGATE_TRACE_ID=t-1 df -h'), { command: 'df -h', traceId: 't-1' });
+    assert.deepEqual(takeTracePrefix("  TRACEGATE_TRACE_ID='0190-ab' journalctl -n 5"), { command: 'journalctl -n 5', traceId: '0190-ab' });
+    assert.deepEqual(takeTracePrefix('TRACEGATE_TRACE_ID="t 2" ls'), { command: 'ls', traceId: 't 2' });
+    assert.deepEqual(takeTracePrefix('TRACEGATE_TRACE_ID=t-1'), { command: '', traceId: 't-1' });
+  });
+
+  it('leaves anything else alone: later assignments, expansions, other names', () => {
+    for (const command of ['df -h', 'FOO=1 TRACEGATE_TRACE_ID=t-1 ls', 'TRACEGATE_TRACE_ID=$(id) ls', 'TRACEGATE_TRACE_ID=a;rm -rf x', 'echo TRACEGATE_TRACE_ID=t-1']) {
+      assert.deepEqual(takeTracePrefix(command), { command }, command);
+    }
   });
 });
 

@@ -63,6 +63,7 @@ class TestDesk implements ReviewDesk {
 class TestTraces implements TraceRegistry {
   readonly owners = new Map<string, string>([
     ['t-own', AGENT.id],
+    ['t-own-2', AGENT.id],
     ['t-foreign', 'id-someone-else'],
   ]);
   async resolve(traceId: string, identity: VerifiedIdentity): Promise<TraceFeatures> {
@@ -235,6 +236,28 @@ describe('SSH through the gateway, with OpenSSH on both sides', () => {
     assert.equal(foreign.code, 126);
     assert.match(foreign.stderr, /submitted by another identity/);
     assert.equal(foreign.stdout, '');
+  });
+
+  it('links each command on one multiplexed connection to its own trace', async () => {
+    const control = path.join(dir, 'mux.sock');
+    const mux = ['-o', `ControlPath=${control}`];
+    const master = await ssh('agent-1:web-1', [], { sshOptions: [...mux, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=30', '-f', '-N'] });
+    assert.equal(master.code, 0, master.stderr);
+    try {
+      const [first, second] = await Promise.all([
+        // OpenSSH sends no env requests for multiplexed sessions: the trace comes with the command.
+        ssh('agent-1:web-1', ['TRACEGATE_TRACE_ID=t-own echo first-of-two'], { sshOptions: mux }),
+        ssh('agent-1:web-1', ["TRACEGATE_TRACE_ID='t-own-2' echo second-of-two"], { sshOptions: mux }),
+      ]);
+      assert.equal(first.stdout, 'first-of-two\n', first.stderr);
+      assert.equal(second.stdout, 'second-of-two\n', second.stderr);
+      assert.equal(statementFor('echo first-of-two')?.traceId, 't-own', 'the prefix is taken off the recorded command');
+      assert.equal(statementFor('echo second-of-two')?.traceId, 't-own-2');
+      const session = (text: string) => recorder.statements.find((s) => s.text === text);
+      assert.ok(session('echo first-of-two') && session('echo second-of-two'));
+    } finally {
+      await runProgram('ssh', [...mux, '-O', 'exit', '-p', String(port), '127.0.0.1']);
+    }
   });
 
   it('answers bad logins in SSH\'s own terms and stays up for everyone else', async () => {
