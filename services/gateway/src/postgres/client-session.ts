@@ -22,6 +22,7 @@ import { blankTraceComments, namesTraceSetting, sessionTraceSetting, type Blanke
 import { denialStatement, splitStatements, type SqlStatement } from './statements.js';
 import { loginToTarget, UpstreamLoginError, type UpstreamConnection } from './upstream-login.js';
 import { SessionViews } from './view-catalog.js';
+import { awaitedReviewers, CommandGate } from '../command-gate.js';
 
 export interface SessionOptions {
   readonly tls: tls.SecureContext | undefined;
@@ -176,6 +177,7 @@ export class ClientSession {
   private phase: Phase = 'startup';
   private socket: net.Socket;
   private readonly parser: FrontendParser;
+  private readonly gate: CommandGate;
   private upstream: UpstreamConnection | undefined;
   private readonly upstreamFramer: BackendFramer;
   private identity: VerifiedIdentity | undefined;
@@ -234,6 +236,7 @@ export class ClientSession {
     private readonly options: SessionOptions,
   ) {
     this.socket = socket;
+    this.gate = new CommandGate(deps, options.maskingFallbackProfile ?? '', 'statement');
     this.parser = new FrontendParser({ maxMessageLength: options.maxMessageLength });
     // Only these bodies are read (observe); rows and COPY data pass through unbuffered.
     const startupTimeoutMs = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
@@ -569,8 +572,7 @@ export class ClientSession {
 
   /** The profile that masks what is recorded of a statement: its decision's, else the fallback (a refused statement's text is masked too). */
   private profileFor(decision: StatementDecision): MaskingProfile | undefined {
-    const name = decision.maskingProfile || this.options.maskingFallbackProfile;
-    return name ? this.deps.masking?.profile(name) : undefined;
+    return this.gate.profileFor(decision);
   }
 
   /** The gateway's own refusal (a trace it cannot accept, a setting it keeps): no policy is asked. */
@@ -583,56 +585,21 @@ export class ClientSession {
     if (partial.protocol === 'simple' && namesTraceSetting(partial.text)) {
       return this.refusal('tracegate.trace_id can only be set for the session, with SET tracegate.trace_id = \'…\' as a query of its own');
     }
-    const decided = await this.deps.judge.decide(this.context(partial));
-    const fallback = this.options.maskingFallbackProfile;
-    const decision = !decided.maskingProfile && fallback && decided.effect !== 'deny' ? { ...decided, maskingProfile: fallback } : decided;
-    if (decision.maskingProfile && decision.effect !== 'deny' && !this.deps.masking?.profile(decision.maskingProfile)) {
-      // Never run unmasked what policy said to mask.
-      return { ...decision, effect: 'deny', reason: `masking profile '${decision.maskingProfile}' named by rule ${decision.rule} is not loaded in the gateway, so the statement was refused; check the masking service` };
-    }
-    if (decision.effect !== 'review') return decision;
-    return this.holdForReview(partial.text, partial.traceId ?? '', decision);
-  }
-
-  /**
-   * A statement whose effect is review waits here, in this session only: the promise chain holds
-   * back the messages behind it on this connection, and no other session notices. The client is
-   * told the request id at once; the statement then runs if reviewers approve it, or fails with
-   * their reason, exactly where it stood.
-   */
-  private async holdForReview(text: string, traceId: string, decision: StatementDecision): Promise<StatementDecision> {
-    const refuse = (reason: string, approval?: StatementDecision['approval']): StatementDecision => ({ ...decision, effect: 'deny', reason, ...(approval ? { approval } : {}) });
-    if (!this.deps.reviews || !decision.review) return refuse(`${decision.reason} (rule ${decision.rule}); no approvals service is configured, so it was refused`);
-    const group = decision.review.reviewerGroup;
-    let outcome;
-    try {
-      outcome = await this.deps.reviews.hold(
-        { sessionId: this.id, identity: this.identity!, target: this.targetName, maskedCommand: this.profileFor(decision)?.redactText(text).text ?? text, traceId, rule: decision.rule, terms: decision.review },
-        this.closing.signal,
-        (requestId) =>
-          this.notify({
-            severity: 'NOTICE',
-            sqlstate: '00000',
-            message: `tracegate: this statement is held for approval (request ${requestId}); it runs when ${decision.review!.quorum > 1 ? `${decision.review!.quorum} reviewers` : 'a reviewer'} in '${group}' approve${decision.review!.quorum > 1 ? '' : 's'}`,
-            hint: `reviewers: tracegate approvals approve ${requestId}`,
-          }),
-      );
-    } catch (error) {
-      if (this.closing.signal.aborted) return refuse('the client disconnected while the statement was held');
-      this.deps.logger.warn({ session: this.id, err: (error as Error).message }, 'approval request failed');
-      return refuse(`${decision.reason} (rule ${decision.rule}); the approvals service could not take the request, so it was refused: try again shortly`);
-    }
-    const approval = { requestId: outcome.requestId, state: outcome.state };
-    switch (outcome.state) {
-      case 'approved':
-        return { ...decision, effect: 'allow', approval };
-      case 'denied':
-        return refuse(`approval request ${outcome.requestId} was denied: ${outcome.reason || 'no reason given'}`, approval);
-      case 'expired':
-        return refuse(`approval request ${outcome.requestId} expired before enough reviewers in '${group}' approved it`, approval);
-      case 'withdrawn':
-        return refuse(`approval request ${outcome.requestId} was withdrawn${outcome.reason ? `: ${outcome.reason}` : ''}`, approval);
-    }
+    // A statement held for review waits here, in this session only: the promise chain holds back
+    // the messages behind it on this connection, and no other session notices. The client hears
+    // the request id at once in a NOTICE; the statement then runs, or fails with the reason,
+    // exactly where it stood.
+    return this.gate.decide(this.context(partial), {
+      sessionId: this.id,
+      signal: this.closing.signal,
+      onHeld: (requestId, terms) =>
+        this.notify({
+          severity: 'NOTICE',
+          sqlstate: '00000',
+          message: `tracegate: this statement is held for approval (request ${requestId}); it runs when ${awaitedReviewers(terms)}`,
+          hint: `reviewers: tracegate approvals approve ${requestId}`,
+        }),
+    });
   }
 
   /**

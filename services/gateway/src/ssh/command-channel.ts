@@ -16,6 +16,7 @@ import type {
   TraceRegistry,
   VerifiedIdentity,
 } from '../postgres/ports.js';
+import { awaitedReviewers, CommandGate } from '../command-gate.js';
 import { exitTag, OutputLines, Utf8Guard, type OutputStream } from './output.js';
 
 /** What a channel knows of the connection it belongs to. */
@@ -89,11 +90,13 @@ export class CommandChannel {
   private started = false;
   private upstreamChannel: ClientChannel | undefined;
   private readonly closed = new AbortController();
+  private readonly gate: CommandGate;
 
   constructor(
     session: Session,
     private readonly site: CommandSite,
   ) {
+    this.gate = new CommandGate(site.deps, site.options.maskingFallbackProfile, 'command');
     session.on('env', (accept, reject, info) => {
       if (info.key === TRACE_ENV) {
         // Kept by the gateway, never forwarded: the target never sees a trace.
@@ -213,59 +216,18 @@ export class CommandChannel {
   }
 
   private profileFor(decision: StatementDecision): MaskingProfile | undefined {
-    const name = decision.maskingProfile || this.site.options.maskingFallbackProfile;
-    return name ? this.site.deps.masking?.profile(name) : undefined;
+    return this.gate.profileFor(decision);
   }
 
-  /** Policy's decision, with the fallback profile, and a review held here until it ends. */
-  private async decide(context: StatementContext, stream: ServerChannel, newline: string): Promise<StatementDecision> {
-    const { site } = this;
-    const decided = await site.deps.judge.decide(context);
-    const fallback = site.options.maskingFallbackProfile;
-    const decision = !decided.maskingProfile && fallback && decided.effect !== 'deny' ? { ...decided, maskingProfile: fallback } : decided;
-    if (decision.maskingProfile && decision.effect !== 'deny' && !site.deps.masking?.profile(decision.maskingProfile)) {
-      // Never run unmasked what policy said to mask.
-      return { ...decision, effect: 'deny', reason: `masking profile '${decision.maskingProfile}' named by rule ${decision.rule} is not loaded in the gateway, so the command was refused; check the masking service` };
-    }
-    if (decision.effect !== 'review') return decision;
-    const refuse = (reason: string, approval?: StatementDecision['approval']): StatementDecision => ({ ...decision, effect: 'deny', reason, ...(approval ? { approval } : {}) });
-    const terms = decision.review;
-    if (!site.deps.reviews || !terms) return refuse(`${decision.reason} (rule ${decision.rule}); no approvals service is configured, so it was refused`);
-    let outcome;
-    try {
-      outcome = await site.deps.reviews.hold(
-        {
-          sessionId: site.sessionId,
-          identity: site.identity,
-          target: site.target,
-          maskedCommand: this.profileFor(decision)?.redactText(context.text).text ?? context.text,
-          traceId: context.traceId ?? '',
-          rule: decision.rule,
-          terms,
-        },
-        this.closed.signal,
-        (requestId) => {
-          if (!stream.writable) return;
-          const who = terms.quorum > 1 ? `${terms.quorum} reviewers in '${terms.reviewerGroup}' approve` : `a reviewer in '${terms.reviewerGroup}' approves`;
-          stream.stderr.write(`tracegate: this command is held for approval (request ${requestId}); it runs when ${who}. Reviewers: tracegate approvals approve ${requestId}${newline}`);
-        },
-      );
-    } catch (error) {
-      if (this.closed.signal.aborted) return refuse('the client disconnected while the command was held');
-      site.deps.logger.warn({ session: site.sessionId, err: (error as Error).message }, 'approval request failed');
-      return refuse(`${decision.reason} (rule ${decision.rule}); the approvals service could not take the request, so it was refused: try again shortly`);
-    }
-    const approval = { requestId: outcome.requestId, state: outcome.state };
-    switch (outcome.state) {
-      case 'approved':
-        return { ...decision, effect: 'allow', approval };
-      case 'denied':
-        return refuse(`approval request ${outcome.requestId} was denied: ${outcome.reason || 'no reason given'}`, approval);
-      case 'expired':
-        return refuse(`approval request ${outcome.requestId} expired before enough reviewers in '${terms.reviewerGroup}' approved it`, approval);
-      case 'withdrawn':
-        return refuse(`approval request ${outcome.requestId} was withdrawn${outcome.reason ? `: ${outcome.reason}` : ''}`, approval);
-    }
+  /** Policy's decision; a review is held here, the client told on stderr which request it waits for. */
+  private decide(context: StatementContext, stream: ServerChannel, newline: string): Promise<StatementDecision> {
+    return this.gate.decide(context, {
+      sessionId: this.site.sessionId,
+      signal: this.closed.signal,
+      onHeld: (requestId, terms) => {
+        if (stream.writable) stream.stderr.write(`tracegate: this command is held for approval (request ${requestId}); it runs when ${awaitedReviewers(terms)}. Reviewers: tracegate approvals approve ${requestId}${newline}`);
+      },
+    });
   }
 
   /** Opens the same kind of channel on the target, with the client's terminal and allowed environment. */
