@@ -54,6 +54,19 @@ describe('bytea under the detectors', () => {
     assert.deepEqual(masked, Buffer.concat([before, Buffer.from('[REDACTED:aws-access-key]'), after]));
   });
 
+  it('masks bytea[] in text format element by element, hex and escape, keeping the literal valid', () => {
+    const p = plan([column('blobs', 1001, 0)]);
+    const hex = (text: string) => `\\\\x${Buffer.from(text).toString('hex')}`;
+    const literal = `[0:2]={"${hex('clean')}",NULL,"${hex(`key ${AWS_KEY}`)}",plain,${AWS_KEY}}`;
+    const [masked] = readDataRow(p.maskDataRow(dataRow([literal])));
+    assert.equal(
+      masked!.toString('latin1'),
+      `[0:2]={"${hex('clean')}",NULL,"${hex('key [REDACTED:aws-access-key]')}",plain,"[REDACTED:aws-access-key]"}`,
+    );
+    const clean = dataRow([`{"${hex('clean')}",NULL}`]);
+    assert.equal(p.maskDataRow(clean), clean);
+  });
+
   it('leaves clean bytes alone: the same DataRow comes back', () => {
     const p = plan([column('blob', PgType.bytea, 1), column('hex', PgType.bytea, 0)]);
     const row = dataRow([randomBytes(64).fill(0x41, 0, 8), '\\xdeadbeef']);

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { asciiTraitsOf } from './detectors.js';
+import { asciiTraitsOf, traitsOf } from './detectors.js';
 import type { MaskingHits } from './profile.js';
 import { HASH_TOKEN_LENGTH, REDACTED, type MaskingStrategy, type StrategyApplier } from './strategies.js';
 import type { HitCounter, TextMasker } from './text-masker.js';
@@ -71,6 +71,7 @@ const BINARY_ARRAYS = new Map<number, { readonly oid: number; readonly codec: El
   [3807, { oid: PgType.jsonb, codec: 'jsonb-binary' }],
   [1001, { oid: PgType.bytea, codec: 'bytea-raw' }],
 ]);
+const BYTEA_ARRAY = 1001;
 /** Element codecs of binary arrays: the binary forms of text-like types. */
 type ElementCodec = 'text' | 'json' | 'jsonb-binary' | 'bytea-raw';
 
@@ -101,7 +102,9 @@ type Codec =
   /** A user type in binary format that is UTF-8 text (citext, enums, domains over text). */
   | 'user-binary'
   /** A binary-format array of a text-like type (BINARY_ARRAYS), scanned element by element. */
-  | 'array-binary';
+  | 'array-binary'
+  /** bytea[] in text format: an array literal of bytea text values, each decoded and scanned. */
+  | 'bytea-array-text';
 
 /** What happens to one column's values; undefined in the plan = passed through untouched. */
 type ColumnAction =
@@ -159,6 +162,7 @@ function scanCodec(column: ResultColumn, detectors: boolean): Codec | undefined 
   if (TEXTUAL.has(typeOid) || (TEXT_ARRAYS.has(typeOid) && format === 0)) return 'text';
   // A secret written as bytes (a key file, a token) is found in the bytes read as text.
   if (detectors && typeOid === PgType.bytea) return format === 0 ? 'bytea-hex' : 'bytea-raw';
+  if (detectors && typeOid === BYTEA_ARRAY && format === 0) return 'bytea-array-text';
   if (format === 1 && BINARY_ARRAYS.has(typeOid)) {
     const { codec } = BINARY_ARRAYS.get(typeOid)!;
     // JSON elements are worth opening for JSON paths alone; text and bytes only for detectors.
@@ -293,6 +297,8 @@ class DataRowMasker implements ResultMaskPlan {
         return this.scanByteaText(message, start, end);
       case 'array-binary':
         return this.scanArray(action.element!, message, start, end);
+      case 'bytea-array-text':
+        return this.scanByteaArrayText(message, start, end);
       default:
         return this.scanDecoded(action.codec, message, start, end);
     }
@@ -308,7 +314,7 @@ class DataRowMasker implements ResultMaskPlan {
     }
     if (!this.text.detectors.mayFind(traits)) return UNCHANGED;
     const original = message.toString('latin1', start, end);
-    const masked = this.text.maskAscii(original, traits, this.counter);
+    const masked = this.text.maskUnfolded(original, traits, this.counter);
     return masked === original ? UNCHANGED : masked;
   }
 
@@ -323,13 +329,19 @@ class DataRowMasker implements ResultMaskPlan {
     if (traits !== undefined) {
       if (!this.text.detectors.mayFind(traits)) return UNCHANGED;
       const original = bytes.toString('latin1', start, end);
-      const masked = this.text.maskAscii(original, traits, this.counter);
+      const masked = this.text.maskUnfolded(original, traits, this.counter);
       return masked === original ? UNCHANGED : Buffer.from(masked, 'latin1');
     }
-    const encoding = isUtf8(bytes.subarray(start, end)) ? 'utf8' : 'latin1';
-    const original = bytes.toString(encoding, start, end);
-    const masked = this.text.maskDetected(original, this.counter);
-    return masked === original ? UNCHANGED : Buffer.from(masked, encoding);
+    if (isUtf8(bytes.subarray(start, end))) {
+      const original = bytes.toString('utf8', start, end);
+      const masked = this.text.maskDetected(original, this.counter);
+      return masked === original ? UNCHANGED : Buffer.from(masked, 'utf8');
+    }
+    // Not text in any Unicode sense: the bytes above 0x7f are not look-alikes of anything, so
+    // there is nothing to fold; they only separate the ASCII runs a secret would be written in.
+    const original = bytes.toString('latin1', start, end);
+    const masked = this.text.maskUnfolded(original, traitsOf(original), this.counter);
+    return masked === original ? UNCHANGED : Buffer.from(masked, 'latin1');
   }
 
   /** bytea in text format: its bytes decoded from hex (or the escape format), scanned, and written back the same way. */
@@ -338,8 +350,49 @@ class DataRowMasker implements ResultMaskPlan {
     const n = hex ? this.decodeHex(message, start + 2, end) : this.decodeEscape(message, start, end);
     if (n < 0) throw new RangeError('a bytea value in text format is neither hex nor escape format; the result cannot be masked');
     const masked = this.scanBytes(this.bytes, 0, n);
+    if (this.bytes.length > KEPT_SCRATCH_BYTES) this.bytes = Buffer.allocUnsafe(256);
     if (masked === UNCHANGED) return UNCHANGED;
     return hex ? `\\x${masked.toString('hex')}` : encodeByteaEscape(masked);
+  }
+
+  /**
+   * bytea[] in text format (array_out): braces and commas, each element either quoted (with \\
+   * and \" escapes: every hex value, being "\x…") or bare (escape format without backslashes),
+   * NULL bare; a "[1:2]=" prefix when the bounds are not 1. A masked element is written quoted.
+   */
+  private scanByteaArrayText(message: Buffer, start: number, end: number): string | undefined {
+    const literal = message.toString('latin1', start, end);
+    const malformed = () => new RangeError('a bytea[] value in text format is not an array literal; the result cannot be masked');
+    let out = '';
+    let copied = 0;
+    let i = literal.indexOf('{');
+    if (i < 0) throw malformed();
+    while (i < literal.length) {
+      const c = literal[i]!;
+      if (c === '{' || c === '}' || c === ',') {
+        i += 1;
+        continue;
+      }
+      const elementStart = i;
+      let element = '';
+      if (c === '"') {
+        for (i += 1; i < literal.length && literal[i] !== '"'; i += 1) {
+          if (literal[i] === '\\') i += 1;
+          element += literal[i] ?? '';
+        }
+        if (i >= literal.length) throw malformed();
+        i += 1;
+      } else {
+        while (i < literal.length && literal[i] !== ',' && literal[i] !== '}') element += literal[i++];
+        if (element === 'NULL') continue;
+      }
+      const bytes = Buffer.from(element, 'latin1');
+      const masked = this.scanByteaText(bytes, 0, bytes.length);
+      if (masked === UNCHANGED) continue;
+      out += `${literal.slice(copied, elementStart)}"${masked.replace(/[\\"]/g, '\\$&')}"`;
+      copied = i;
+    }
+    return copied === 0 ? UNCHANGED : out + literal.slice(copied);
   }
 
   private decodeHex(message: Buffer, start: number, end: number): number {
@@ -537,6 +590,7 @@ function decode(codec: Codec, message: Buffer, start: number, end: number): stri
       return bytes.toString('utf8');
     }
     case 'array-binary':
+    case 'bytea-array-text':
       return undefined;
   }
 }
@@ -559,6 +613,7 @@ function encode(codec: Codec, masked: string, isDocument = false): WireValue | n
     case 'int8-binary':
     case 'numeric-binary':
     case 'array-binary':
+    case 'bytea-array-text':
       return NULL;
   }
 }

@@ -123,8 +123,11 @@ export class TextMasker {
     return findings.length > 0 ? { folded, findings } : undefined;
   }
 
-  /** maskDetected for a text known to be ASCII, whose traits are counted already: nothing to fold. */
-  maskAscii(text: string, traits: TextTraits, hits: HitCounter): string {
+  /**
+   * maskDetected for a text with nothing to fold (ASCII, or bytes read as latin1), whose traits
+   * are counted already.
+   */
+  maskUnfolded(text: string, traits: TextTraits, hits: HitCounter): string {
     if (this.detectors.size === 0 || text.length < 3) return text;
     const findings = this.detectors.scan(text, traits);
     return findings.length > 0 ? this.applyFindings(text, { folded: { text, starts: undefined, ends: undefined }, findings }, 0, text.length, hits) : text;

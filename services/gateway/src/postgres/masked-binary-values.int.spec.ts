@@ -127,6 +127,13 @@ describe('bytea values and array elements under the detectors, text and binary',
     assert.equal(files[1]!.toString('utf8'), 'plain bytes');
   });
 
+  it('a bytea[] in text format has each hex element decoded, masked and re-encoded', async () => {
+    const { rows } = await agent.query({ text: 'SELECT files FROM blobs WHERE id = 1', types: RAW_TYPES });
+    const literal = rows[0].files as string;
+    const elements = [...literal.matchAll(/"\\\\x([0-9a-f]*)"/g)].map((m) => Buffer.from(m[1]!, 'hex').toString('utf8'));
+    assert.deepEqual(elements, ['aws_access_key_id = [REDACTED:aws-access-key]\n', 'plain bytes'], literal);
+  });
+
   it('the same array in text format is masked too, and the hits are recorded', async () => {
     const { rows } = await agent.query({ text: 'SELECT notes FROM blobs WHERE id = 1', types: RAW_TYPES });
     assertNoSecret(rows[0].notes as string, 'a text-format array');
