@@ -157,6 +157,15 @@ export function traitsOf(text: string): TextTraits {
  * text is decoded and folded before detection, which can add digits and letters). traitsOf's loop.
  */
 export function asciiTraitsOf(bytes: Uint8Array, start: number, end: number): TextTraits | undefined {
+  return byteTraitsOf(bytes, start, end, true);
+}
+
+/** The traits of bytes[start, end) read as latin1 text (a byte above 0x7f counts as "anything else"). */
+export function latin1TraitsOf(bytes: Uint8Array, start: number, end: number): TextTraits {
+  return byteTraitsOf(bytes, start, end, false)!;
+}
+
+function byteTraitsOf(bytes: Uint8Array, start: number, end: number, asciiOnly: boolean): TextTraits | undefined {
   counts.fill(0);
   let token = 0;
   let longest = 0;
@@ -166,8 +175,12 @@ export function asciiTraitsOf(bytes: Uint8Array, start: number, end: number): Te
   let phoneMax = 0;
   let afterDigit = false;
   for (let i = start; i < end; i++) {
-    const c = bytes[i]!;
-    if (c >= 128) return undefined;
+    let c = bytes[i]!;
+    if (c >= 128) {
+      if (asciiOnly) return undefined;
+      // Class 0 in both tables, as traitsOf counts any character beyond ASCII.
+      c = 0;
+    }
     const k = CHAR_CLASS[c]!;
     counts[k]!++;
     if (k !== 0 && k <= 5) {

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { asciiTraitsOf, traitsOf } from './detectors.js';
+import { asciiTraitsOf, latin1TraitsOf } from './detectors.js';
 import type { MaskingHits } from './profile.js';
 import { HASH_TOKEN_LENGTH, REDACTED, type MaskingStrategy, type StrategyApplier } from './strategies.js';
 import type { HitCounter, TextMasker } from './text-masker.js';
@@ -339,8 +339,10 @@ class DataRowMasker implements ResultMaskPlan {
     }
     // Not text in any Unicode sense: the bytes above 0x7f are not look-alikes of anything, so
     // there is nothing to fold; they only separate the ASCII runs a secret would be written in.
+    const counts = latin1TraitsOf(bytes, start, end);
+    if (!this.text.detectors.mayFind(counts)) return UNCHANGED;
     const original = bytes.toString('latin1', start, end);
-    const masked = this.text.maskUnfolded(original, traitsOf(original), this.counter);
+    const masked = this.text.maskUnfolded(original, counts, this.counter);
     return masked === original ? UNCHANGED : Buffer.from(masked, 'latin1');
   }
 
