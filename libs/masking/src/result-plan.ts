@@ -247,6 +247,8 @@ class DataRowMasker implements ResultMaskPlan {
       if (action.kind === 'whole') {
         this.wholeHits[i]!++;
         this.maskWhole(action, message, start, end);
+      } else if (action.codec === 'text' && !this.text.hasJsonPaths) {
+        this.maskTextInto(message, start, end);
       } else {
         const value = this.scanValue(action, message, start, end);
         if (value !== UNCHANGED) this.writeValue(message, start, end, value);
@@ -302,6 +304,43 @@ class DataRowMasker implements ResultMaskPlan {
       default:
         return this.scanDecoded(action.codec, message, start, end);
     }
+  }
+
+  /**
+   * A text column under detectors only, written into the row as it is masked: the bytes between
+   * findings are copied from the message and each finding's replacement written after them, with
+   * no masked string built. Text that is not ASCII takes the decoding path (it is folded).
+   */
+  private maskTextInto(message: Buffer, start: number, end: number): void {
+    if (end - start < 3) return;
+    const traits = asciiTraitsOf(message, start, end);
+    if (traits === undefined) {
+      const value = this.scanText(message, start, end);
+      if (value !== UNCHANGED) this.writeValue(message, start, end, value);
+      return;
+    }
+    if (!this.text.detectors.mayFind(traits)) return;
+    const original = message.toString('latin1', start, end);
+    const findings = this.text.detectors.scan(original, traits);
+    if (findings.length === 0) return;
+    let room = end - start;
+    const replacements: string[] = [];
+    for (const finding of findings) {
+      const replacement = this.text.replacement(original, finding, this.counter);
+      replacements.push(replacement);
+      room += replacement.length * 3;
+    }
+    const valueStart = this.begin(message, start, room);
+    let at = valueStart;
+    let from = start;
+    for (let k = 0; k < findings.length; k++) {
+      const finding = findings[k]!;
+      at += copyBytes(message, from, start + finding.start, this.out, at);
+      at += writeText(this.out, at, replacements[k]!);
+      from = start + finding.end;
+    }
+    at += copyBytes(message, from, end, this.out, at);
+    this.commit(at, valueStart, end);
   }
 
   /** Text under detectors only: clean ASCII text is rejected on its character counts, undecoded. */
@@ -534,6 +573,16 @@ function copyBytes(from: Uint8Array, start: number, end: number, to: Uint8Array,
   if (n > 64) to.set(from.subarray(start, end), at);
   else for (let i = 0; i < n; i++) to[at + i] = from[start + i]!;
   return n;
+}
+
+/** Writes text as UTF-8 at out[at] (room made already); returns the byte count. Tokens are ASCII, written without a call into the runtime. */
+function writeText(out: Buffer, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return out.write(text, at, 'utf8');
+    out[at + i] = c;
+  }
+  return text.length;
 }
 
 function writeInt32At(bytes: Uint8Array, at: number, value: number): void {

@@ -138,6 +138,15 @@ export class TextMasker {
     return scan ? this.applyFindings(text, scan, 0, text.length, hits) : text;
   }
 
+  /** What replaces a finding of the scanned (folded) text, counted in `hits`. */
+  replacement(scanned: string, finding: Finding, hits: HitCounter): string {
+    const action = this.detectorActions.get(finding.detector)!;
+    // Part of a text cannot be NULL: the null strategy redacts there.
+    const strategy = action.strategy === 'null' ? 'redact' : action.strategy;
+    hits.add(DETECTOR_HIT_KEYS[finding.detector]);
+    return this.applier.apply(scanned.slice(finding.start, finding.end), strategy, action.keepLast, finding.detector)!;
+  }
+
   /** The original text from `from` to `to` with every finding inside that range replaced. */
   applyFindings(text: string, scan: Scan, from: number, to: number, hits: HitCounter): string {
     let out = '';
@@ -145,14 +154,9 @@ export class TextMasker {
     for (const finding of scan.findings) {
       const [start, end] = originalSpan(scan.folded, finding.start, finding.end);
       if (start < from || end > to) continue;
-      const action = this.detectorActions.get(finding.detector)!;
       // The folded value: a fullwidth card number is hashed and kept-last like its ASCII twin.
-      const value = scan.folded.text.slice(finding.start, finding.end);
-      // Part of a text cannot be NULL: the null strategy redacts there.
-      const strategy = action.strategy === 'null' ? 'redact' : action.strategy;
-      out += text.slice(at, start) + this.applier.apply(value, strategy, action.keepLast, finding.detector);
+      out += text.slice(at, start) + this.replacement(scan.folded.text, finding, hits);
       at = end;
-      hits.add(DETECTOR_HIT_KEYS[finding.detector]);
     }
     return out + text.slice(at, to);
   }
